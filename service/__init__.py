@@ -1,0 +1,1 @@
+"""neighborgrid's web service: FastAPI routes, SQLAlchemy models, workflows and the CLI."""

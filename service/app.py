@@ -1,0 +1,144 @@
+"""``create_app()``: the FastAPI application with its routers, error handling and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from map_ui import vendor
+from service import migrate
+from service.areas.routes import router as areas_router
+from service.auth.routes import router as auth_router
+from service.buildings.routes import router as buildings_router
+from service.common import problems
+from service.config import Settings, get_settings
+from service.db import Database
+from service.grids.routes import router as grids_router
+from service.network.routes import router as network_router
+from service.organisations.routes import router as organisations_router
+from service.stations.routes import router as stations_router
+from service.volunteers.routes import router as volunteers_router
+
+log = logging.getLogger("neighborgrid")
+
+STATIC_DIR = Path(vendor.__file__).resolve().parent / "static"
+
+API_DESCRIPTION = """
+neighborgrid: community grid governance (网格化治理) — grids, buildings, service stations,
+volunteers and residents' requests, on a map.
+
+* Geometries are GeoJSON (RFC 7946), WGS84 lon/lat. Points may be sent as `gcj02` or `bd09`
+  with `coord_type`; they are converted to WGS84 at the edge.
+* Errors are RFC 9457 `application/problem+json` and name the field at fault.
+* Public: layers and stations, with no personal data. Everything else needs a bearer token from
+  `POST /api/v1/auth/token` and the right role.
+"""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass their own settings, database and clock."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if vendor.missing():
+            log.warning("browser assets missing (%s); run `make assets`", ", ".join(vendor.missing()[:3]))
+        yield
+        if database is None:
+            app.state.db.dispose()
+
+    app = FastAPI(
+        title="neighborgrid",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect",
+    )
+    app.state.settings = settings
+    app.state.db = database or Database.from_settings(settings)
+    app.state.clock = clock or _utcnow
+    problems.install(app)
+
+    for router in (
+        auth_router,
+        areas_router,
+        grids_router,
+        buildings_router,
+        stations_router,
+        network_router,
+        organisations_router,
+        volunteers_router,
+    ):
+        app.include_router(router)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _add_docs(app)
+    _add_health(app)
+    return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="neighborgrid API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+            oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    def swagger_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/", include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><meta charset=utf-8><title>neighborgrid</title>"
+            "<h1>neighborgrid</h1><ul>"
+            "<li><a href=/docs>API documentation</a></li>"
+            "<li><a href=/api/v1/grids>Grids (GeoJSON)</a></li>"
+            "<li><a href=/api/v1/stations>Stations (GeoJSON)</a></li>"
+            "<li><a href=/api/v1/areas>Areas</a></li></ul>"
+        )
+
+
+def _add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The database is reachable and migrations are current")
+    def readyz(request: Request) -> JSONResponse:
+        db: Database = request.app.state.db
+        try:
+            with db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            current = migrate.is_current(db.engine)
+        except Exception as exc:  # any failure to reach the database means "not ready"
+            return JSONResponse({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
+        if not current:
+            return JSONResponse({"status": "migrations pending"}, status_code=503)
+        return JSONResponse({"status": "ready"})

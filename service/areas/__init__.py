@@ -1,0 +1,1 @@
+"""The administrative hierarchy: district → township → community → residential compound."""

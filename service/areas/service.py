@@ -1,0 +1,45 @@
+"""Reading the administrative hierarchy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.areas.models import Area, AreaLevel
+from service.common.geojson import geometry_dict
+
+
+def area_summary(area: Area | None) -> dict[str, Any] | None:
+    if area is None:
+        return None
+    return {
+        "id": area.id,
+        "level": area.level.value,
+        "code": area.code,
+        "name_zh": area.name_zh,
+        "name_en": area.name_en,
+    }
+
+
+def area_tree(
+    session: Session, *, include_geometry: bool = False, max_level: AreaLevel | None = None
+) -> list[dict]:
+    """The hierarchy as nested dicts, roots first, children ordered by code."""
+    query = select(Area).order_by(Area.code)
+    if max_level is not None:
+        levels = list(AreaLevel)[: list(AreaLevel).index(max_level) + 1]
+        query = query.where(Area.level.in_(levels))
+    areas = session.scalars(query).all()
+    nodes: dict[int, dict[str, Any]] = {}
+    for a in areas:
+        node = area_summary(a) | {"parent_id": a.parent_id, "children": []}
+        if include_geometry:
+            node["geometry"] = geometry_dict(a.geom)
+        nodes[a.id] = node
+    roots = []
+    for a in areas:
+        parent = nodes.get(a.parent_id) if a.parent_id is not None else None
+        (parent["children"] if parent else roots).append(nodes[a.id])
+    return roots

@@ -1,0 +1,38 @@
+"""User accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.orm import Base, UtcDateTime, enum_type, utcnow
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    VOLUNTEER = "volunteer"
+    GRID_WORKER = "grid_worker"
+    DISPATCHER = "dispatcher"
+    PLANNER = "planner"
+    ADMIN = "admin"
+
+
+#: Roles that work for the community and may see personal data needed for their work.
+STAFF_ROLES = frozenset({Role.GRID_WORKER, Role.DISPATCHER, Role.PLANNER, Role.ADMIN})
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(enum_type(Role))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    #: Tokens issued before this instant are rejected (logout everywhere, password change).
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(UtcDateTime)

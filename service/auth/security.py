@@ -1,0 +1,65 @@
+"""Password hashing (Argon2 via pwdlib) and signed bearer tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from pwdlib import PasswordHash
+
+_hasher = PasswordHash.recommended()
+_ALGORITHM = "HS256"
+_AUDIENCE = "neighborgrid"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    try:
+        return _hasher.verify(password, password_hash)
+    except Exception:  # malformed hash: never a match
+        return False
+
+
+#: A hash to verify against when the user does not exist, so timing does not reveal usernames.
+DUMMY_HASH = hash_password("not-a-real-password")
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    username: str
+    role: str
+    issued_at: datetime
+    expires_at: datetime
+    token_id: str
+
+
+def issue_token(*, username: str, role: str, key: str, ttl: timedelta, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    claims = {
+        "sub": username,
+        "role": role,
+        "aud": _AUDIENCE,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, key, algorithm=_ALGORITHM)
+
+
+def read_token(token: str, *, key: str) -> TokenClaims:
+    """Decode and verify a token; raises ``jwt.PyJWTError`` when it is invalid or expired."""
+    data = jwt.decode(
+        token, key, algorithms=[_ALGORITHM], audience=_AUDIENCE, options={"require": ["exp", "sub"]}
+    )
+    return TokenClaims(
+        username=data["sub"],
+        role=data.get("role", ""),
+        issued_at=datetime.fromtimestamp(data.get("iat", 0), UTC),
+        expires_at=datetime.fromtimestamp(data["exp"], UTC),
+        token_id=data.get("jti", ""),
+    )

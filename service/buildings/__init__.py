@@ -1,0 +1,1 @@
+"""Buildings (楼栋): footprints with households, residents and a building chair."""

@@ -1,0 +1,172 @@
+"""The ``neighborgrid`` command: serve, migrate, load the demo, manage users."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from service import migrate
+from service.auth.models import Role
+from service.config import Settings, get_settings
+from service.db import Database
+
+app = typer.Typer(help="neighborgrid: community grid governance service.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+class RichProgress:
+    """``service.common.progress.Progress`` on a rich progress bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def task(self, description: str, total: int) -> Callable[[int], None]:
+        task_id = self._progress.add_task(description, total=total)
+        return lambda n=1: self._progress.advance(task_id, n)
+
+
+@contextmanager
+def rich_progress() -> Iterator[RichProgress]:
+    columns = (TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        yield RichProgress(progress)
+
+
+def _database(settings: Settings) -> Database:
+    return Database.from_settings(settings)
+
+
+def _redacted(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
+    """Create or migrate the schema to the newest revision."""
+    settings = get_settings()
+    db = _database(settings)
+    migrate.upgrade(db.engine, revision)
+    console.print(
+        f"[green]schema at {migrate.current_revision(db.engine)}[/] ({_redacted(settings.database_url)})"
+    )
+    db.dispose()
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision and whether it is the newest."""
+    db = _database(get_settings())
+    current, head = migrate.current_revision(db.engine), migrate.head_revision()
+    console.print(
+        f"current: {current}  head: {head}  {'(up to date)' if current == head else '(upgrade needed)'}"
+    )
+    db.dispose()
+
+
+@app.command("load-demo")
+def load_demo_cmd(
+    replace: Annotated[bool, typer.Option("--replace", help="delete existing community data first")] = False,
+    demo_dir: Annotated[Path | None, typer.Option(help="folder with the demo GeoJSON")] = None,
+) -> None:
+    """Load the demo community (Changtai, Zhangzhou) and the demo accounts."""
+    from service.demo.loader import DEMO_USERS, DemoAlreadyLoaded, load_demo
+
+    settings = get_settings()
+    db = _database(settings)
+    migrate.upgrade(db.engine)
+    try:
+        with rich_progress() as progress, db.transaction() as session:
+            counts = load_demo(
+                session,
+                demo_dir=demo_dir or settings.demo_dir,
+                password=settings.demo_password,
+                replace=replace,
+                progress=progress,
+            )
+    except DemoAlreadyLoaded as exc:
+        console.print(f"[yellow]{exc}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+    console.print("loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    console.print(f"demo accounts ({', '.join(DEMO_USERS)}) use the password from NEIGHBORGRID_DEMO_PASSWORD")
+
+
+@app.command("create-user")
+def create_user_cmd(
+    username: str,
+    role: Annotated[Role, typer.Option(help="the account's role")],
+    display_name: Annotated[str | None, typer.Option()] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+) -> None:
+    """Create a real account. The password is prompted for (or read from stdin), never an argument."""
+    from service.auth.service import AccountError, create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            console.print("[red]passwords differ[/]")
+            raise typer.Exit(2)
+    db = _database(get_settings())
+    try:
+        with db.transaction() as session:
+            user = create_user(
+                session, username=username, password=password, role=role, display_name=display_name
+            )
+            console.print(f"[green]created {user.username} ({user.role.value})[/]")
+    except AccountError as exc:
+        console.print(f"[red]{exc.field}: {exc}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Serve the API and pages with uvicorn."""
+    import uvicorn
+
+    settings = get_settings()
+    host, port = host or settings.host, port or settings.port
+    console.print(f"neighborgrid on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    os.environ.setdefault("NEIGHBORGRID_DATABASE_URL", settings.database_url)
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""RFC 9457 problem details for every error, each naming the field at fault where there is one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo.errors import GeoInputError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+_TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    428: "Precondition required",
+    429: "Too many requests",
+    503: "Service unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise from anywhere in a request to answer with problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        field: str | None = None,
+        title: str | None = None,
+        type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.field = field
+        self.title = title or _TITLES.get(status, "Error")
+        self.type = type_
+        self.headers = headers
+        self.extra = extra
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    """``("query", "lon")`` -> ``lon``; ``("body", "items", 0, "lat")`` -> ``items[0].lat``."""
+    parts = [p for p in loc if p not in ("query", "path", "body", "header", "cookie")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or (str(loc[0]) if loc else "body")
+
+
+async def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for err in exc.errors():
+        field = _field_of(tuple(err.get("loc", ())))
+        errors.append({"field": field, "message": err.get("msg", "invalid"), "type": err.get("type")})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem_response(request, 422, detail, errors=errors)
+
+
+async def _problem_handler(request: Request, exc: Problem) -> JSONResponse:
+    errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
+    return problem_response(
+        request,
+        exc.status,
+        exc.detail,
+        title=exc.title,
+        type_=exc.type,
+        errors=errors,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+async def _geo_input_handler(request: Request, exc: GeoInputError) -> JSONResponse:
+    return problem_response(request, 422, str(exc), errors=[{"field": exc.field, "message": str(exc)}])
+
+
+async def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+    return problem_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into problem+json."""
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(Problem, _problem_handler)
+    app.add_exception_handler(GeoInputError, _geo_input_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)

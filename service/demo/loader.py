@@ -1,0 +1,360 @@
+"""Load the generated demo community (``fixtures/demo/*.geojson``) into an empty database.
+
+It runs in the caller's transaction: either everything is loaded or nothing is. It refuses a
+database that already holds areas or grids unless ``replace=True``, which first deletes the
+community data (and the demo accounts) in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from geoalchemy2.shape import from_shape
+from shapely.geometry import MultiPolygon, Point, shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from service.areas.models import Area, AreaLevel
+from service.auth.models import Role, User
+from service.auth.service import create_user, get_user
+from service.buildings.models import Building
+from service.common.progress import NoProgress, Progress
+from service.grids.models import Grid, GridLayer, GridWorker, WorkerRole, grid_assignments
+from service.network.models import StreetEdge, StreetNode
+from service.organisations.models import Department, PartyOrg, PartyOrgKind, department_pairings
+from service.stations.models import Station, StationType
+from service.volunteers.models import Volunteer
+
+#: username -> (role, display name). ``volunteer1`` and ``gridworker1`` are linked to demo people.
+DEMO_USERS: dict[str, tuple[Role, str]] = {
+    "admin": (Role.ADMIN, "系统管理员 Administrator"),
+    "dispatcher": (Role.DISPATCHER, "调度员 Dispatcher"),
+    "planner": (Role.PLANNER, "规划员 Planner"),
+    "volunteer1": (Role.VOLUNTEER, "志愿者 Volunteer"),
+    "gridworker1": (Role.GRID_WORKER, "网格员 Grid worker"),
+    "resident1": (Role.RESIDENT, "居民 Resident"),
+}
+
+# Deleted children first, so foreign keys hold at every step.
+_DATA_TABLES = (
+    grid_assignments,
+    department_pairings,
+    Volunteer.__table__,
+    GridWorker.__table__,
+    Building.__table__,
+    Grid.__table__,
+    PartyOrg.__table__,
+    Station.__table__,
+    StreetEdge.__table__,
+    StreetNode.__table__,
+    Department.__table__,
+)
+
+
+class DemoAlreadyLoaded(RuntimeError):
+    """The database already holds community data; pass ``replace=True`` to overwrite it."""
+
+
+def _features(demo_dir: Path, name: str) -> list[dict[str, Any]]:
+    with (demo_dir / name).open(encoding="utf-8") as fh:
+        return json.load(fh)["features"]
+
+
+def _multi(geom: BaseGeometry) -> MultiPolygon:
+    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
+
+
+def _wkb(geom: BaseGeometry):
+    return from_shape(geom, srid=4326)
+
+
+def is_empty(session: Session) -> bool:
+    return not session.scalar(select(func.count()).select_from(Area)) and not session.scalar(
+        select(func.count()).select_from(Grid)
+    )
+
+
+def clear(session: Session) -> None:
+    """Delete community data and demo accounts (keeps other users)."""
+    for table in _DATA_TABLES:
+        session.execute(delete(table))
+    # Areas reference their parents: delete the deepest level first.
+    for level in reversed(list(AreaLevel)):
+        session.execute(delete(Area).where(Area.level == level))
+    session.execute(delete(User).where(User.username.in_(DEMO_USERS)))
+    session.flush()
+
+
+def load_demo(
+    session: Session,
+    *,
+    demo_dir: Path,
+    password: str,
+    replace: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Load every demo layer; returns counts per layer. Does not commit."""
+    progress = progress or NoProgress()
+    if not is_empty(session):
+        if not replace:
+            raise DemoAlreadyLoaded(
+                "the database already holds community data; use --replace to overwrite it"
+            )
+        clear(session)
+
+    areas = _load_areas(session, demo_dir, progress)
+    org = json.loads((demo_dir / "organisation.json").read_text(encoding="utf-8"))
+    party = _load_party_orgs(session, org["party_orgs"], areas, progress)
+    grids = _load_grids(session, demo_dir, areas, party, progress)
+    workers = _load_workers(session, org["grid_workers"], grids, party, progress)
+    buildings = _load_buildings(session, demo_dir, areas, grids, progress)
+    nodes, edges = _load_network(session, demo_dir, progress)
+    stations = _load_stations(session, demo_dir, areas, progress)
+    volunteers = _load_volunteers(session, demo_dir, areas, progress)
+    departments = _load_departments(session, org["departments"], areas, progress)
+    _create_demo_users(session, password=password, volunteer=volunteers[0], worker=workers[0])
+    session.flush()
+    return {
+        "areas": len(areas),
+        "party_orgs": len(party),
+        "grids": len(grids),
+        "grid_workers": len(workers),
+        "buildings": buildings,
+        "street_nodes": nodes,
+        "street_edges": edges,
+        "stations": stations,
+        "volunteers": len(volunteers),
+        "departments": departments,
+        "users": len(DEMO_USERS),
+    }
+
+
+def _load_areas(session: Session, demo_dir: Path, progress: Progress) -> dict[str, Area]:
+    features = _features(demo_dir, "areas.geojson")
+    advance = progress.task("areas", len(features))
+    order = {lvl: i for i, lvl in enumerate(AreaLevel)}
+    areas: dict[str, Area] = {}
+    for f in sorted(
+        features, key=lambda f: (order[AreaLevel(f["properties"]["level"])], f["properties"]["code"])
+    ):
+        p = f["properties"]
+        area = Area(
+            ref=p["key"],
+            level=AreaLevel(p["level"]),
+            code=p["code"],
+            name_zh=p["name_zh"],
+            name_en=p.get("name_en"),
+            parent=areas[p["parent_key"]] if p.get("parent_key") else None,
+            geom=_wkb(_multi(shape(f["geometry"]))),
+        )
+        session.add(area)
+        areas[p["key"]] = area
+        advance(1)
+    session.flush()
+    return areas
+
+
+def _load_party_orgs(session: Session, rows: list[dict], areas: dict[str, Area], progress: Progress):
+    advance = progress.task("party organisations", len(rows))
+    orgs: dict[str, PartyOrg] = {}
+    for r in sorted(rows, key=lambda r: (r["kind"] != "branch", r["key"])):
+        org = PartyOrg(
+            ref=r["key"],
+            kind=PartyOrgKind(r["kind"]),
+            name_zh=r["name_zh"],
+            name_en=r.get("name_en"),
+            parent=orgs.get(r.get("parent_key") or ""),
+            community=areas.get(r.get("community_key") or ""),
+        )
+        session.add(org)
+        orgs[r["key"]] = org
+        advance(1)
+    session.flush()
+    return orgs
+
+
+def _load_grids(session, demo_dir, areas, party, progress) -> dict[str, Grid]:
+    features = _features(demo_dir, "grids.geojson")
+    advance = progress.task("grids", len(features))
+    grids: dict[str, Grid] = {}
+    for f in features:
+        p = f["properties"]
+        grid = Grid(
+            ref=p["key"],
+            code=p["code"],
+            name_zh=p["name_zh"],
+            name_en=p.get("name_en"),
+            layer=GridLayer(p.get("layer", "one_network")),
+            community=areas[p["community_key"]],
+            party_org=party.get(p.get("party_org_key") or ""),
+            version=1,
+            geom=_wkb(_multi(shape(f["geometry"]))),
+        )
+        session.add(grid)
+        grids[p["key"]] = grid
+        advance(1)
+    session.flush()
+    return grids
+
+
+def _load_workers(session, rows, grids, party, progress) -> list[GridWorker]:
+    advance = progress.task("grid workers", len(rows))
+    workers = []
+    for r in rows:
+        worker = GridWorker(
+            ref=r["key"],
+            name_zh=r["name_zh"],
+            name_en=r.get("name_en"),
+            phone=r.get("phone"),
+            role=WorkerRole(r.get("role", "member")),
+            party_member=bool(r.get("party_member", True)),
+            party_org=party.get(r.get("party_org_key") or ""),
+            grids=[grids[k] for k in r.get("grid_keys", [])],
+        )
+        session.add(worker)
+        workers.append(worker)
+        advance(1)
+    session.flush()
+    return workers
+
+
+def _load_buildings(session, demo_dir, areas, grids, progress) -> int:
+    features = _features(demo_dir, "buildings.geojson")
+    advance = progress.task("buildings", len(features))
+    for f in features:
+        p = f["properties"]
+        entrance = p.get("entrance")
+        session.add(
+            Building(
+                ref=p["key"],
+                number=p.get("number"),
+                name_zh=p.get("name_zh"),
+                name_en=p.get("name_en"),
+                compound_id=areas[p["compound_key"]].id if p.get("compound_key") else None,
+                grid_id=grids[p["grid_key"]].id if p.get("grid_key") else None,
+                floors=p.get("floors"),
+                households=int(p.get("households", 0)),
+                residents=int(p.get("residents", 0)),
+                chair_name=p.get("chair_name_zh"),
+                chair_phone=p.get("chair_phone"),
+                geom=_wkb(_multi(shape(f["geometry"]))),
+                entrance=_wkb(Point(entrance)) if entrance else None,
+            )
+        )
+        advance(1)
+    session.flush()
+    return len(features)
+
+
+def _load_network(session, demo_dir, progress) -> tuple[int, int]:
+    node_features = _features(demo_dir, "street_nodes.geojson")
+    edge_features = _features(demo_dir, "street_edges.geojson")
+    advance = progress.task("street network", len(node_features) + len(edge_features))
+    nodes: dict[str, StreetNode] = {}
+    for f in node_features:
+        node = StreetNode(ref=f["properties"]["key"], geom=_wkb(shape(f["geometry"])))
+        session.add(node)
+        nodes[node.ref] = node
+    session.flush()
+    advance(len(node_features))
+    for f in edge_features:
+        p = f["properties"]
+        session.add(
+            StreetEdge(
+                ref=p["key"],
+                u=nodes[p["u"]].id,
+                v=nodes[p["v"]].id,
+                length_m=float(p["length_m"]),
+                kind=p.get("kind", "street"),
+                name_zh=p.get("name_zh"),
+                name_en=p.get("name_en"),
+                geom=_wkb(shape(f["geometry"])),
+            )
+        )
+    session.flush()
+    advance(len(edge_features))
+    return len(node_features), len(edge_features)
+
+
+def _load_stations(session, demo_dir, areas, progress) -> int:
+    features = _features(demo_dir, "stations.geojson")
+    advance = progress.task("stations", len(features))
+    for f in features:
+        p = f["properties"]
+        session.add(
+            Station(
+                ref=p["key"],
+                type=StationType(p["type"]),
+                name_zh=p["name_zh"],
+                name_en=p.get("name_en"),
+                opening_hours=p.get("opening_hours"),
+                contact_phone=p.get("contact_phone"),
+                capacity=p.get("capacity"),
+                address_zh=p.get("address_zh"),
+                community_id=areas[p["community_key"]].id if p.get("community_key") else None,
+                geom=_wkb(shape(f["geometry"])),
+            )
+        )
+        advance(1)
+    session.flush()
+    return len(features)
+
+
+def _load_volunteers(session, demo_dir, areas, progress) -> list[Volunteer]:
+    features = _features(demo_dir, "volunteers.geojson")
+    advance = progress.task("volunteers", len(features))
+    volunteers = []
+    for f in features:
+        p = f["properties"]
+        at = p.get("position_at")
+        volunteer = Volunteer(
+            ref=p["key"],
+            name_zh=p["name_zh"],
+            name_en=p.get("name_en"),
+            phone=p.get("phone"),
+            skills=list(p.get("skills", [])),
+            team_zh=p.get("team_zh"),
+            team_en=p.get("team_en"),
+            on_duty=bool(p.get("on_duty")),
+            position=_wkb(shape(f["geometry"])) if f.get("geometry") else None,
+            position_at=datetime.fromisoformat(at) if at else None,
+            community_id=areas[p["community_key"]].id if p.get("community_key") else None,
+        )
+        session.add(volunteer)
+        volunteers.append(volunteer)
+        advance(1)
+    session.flush()
+    return volunteers
+
+
+def _load_departments(session, rows, areas, progress) -> int:
+    advance = progress.task("departments", len(rows))
+    for r in rows:
+        session.add(
+            Department(
+                ref=r["key"],
+                code=r["code"],
+                name_zh=r["name_zh"],
+                name_en=r.get("name_en"),
+                handles=list(r.get("handles", [])),
+                communities=[areas[k] for k in r.get("paired_community_keys", [])],
+            )
+        )
+        advance(1)
+    session.flush()
+    return len(rows)
+
+
+def _create_demo_users(session: Session, *, password: str, volunteer: Volunteer, worker: GridWorker) -> None:
+    for username, (role, display) in DEMO_USERS.items():
+        user = get_user(session, username=username) or create_user(
+            session, username=username, password=password, role=role, display_name=display
+        )
+        if username == "volunteer1":
+            volunteer.user_id = user.id
+        elif username == "gridworker1":
+            worker.user_id = user.id

@@ -1,0 +1,1 @@
+"""Grids (网格), their grid workers, and point location."""

@@ -1,0 +1,71 @@
+"""Grids and grid workers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from service.areas.models import Area
+from service.organisations.models import PartyOrg
+from service.orm import Base, NamedMixin, RefMixin, TimestampMixin, enum_type
+
+
+class GridLayer(StrEnum):
+    """Whose grid this is. Departments keep their own grids; the merged 一张网 is the default."""
+
+    ONE_NETWORK = "one_network"  # 一张网 (多网融合)
+    PARTY_BUILDING = "party_building"  # 党建网格
+    COMPREHENSIVE_GOVERNANCE = "comprehensive_governance"  # 综治网格
+    HEALTH = "health"  # 卫健网格
+    URBAN_MANAGEMENT = "urban_management"  # 城管网格
+
+
+grid_assignments = Table(
+    "grid_assignments",
+    Base.metadata,
+    Column("grid_id", ForeignKey("grids.id", ondelete="CASCADE"), primary_key=True),
+    Column("worker_id", ForeignKey("grid_workers.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Grid(Base, NamedMixin, RefMixin, TimestampMixin):
+    __tablename__ = "grids"
+    __table_args__ = (UniqueConstraint("layer", "code", name="uq_grids_layer_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    layer: Mapped[GridLayer] = mapped_column(enum_type(GridLayer), default=GridLayer.ONE_NETWORK, index=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    party_org_id: Mapped[int | None] = mapped_column(ForeignKey("party_orgs.id"), index=True)
+    #: Incremented by every boundary change; sent as the ETag for optimistic locking.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
+
+    community: Mapped[Area] = relationship()
+    party_org: Mapped[PartyOrg | None] = relationship()
+    workers: Mapped[list[GridWorker]] = relationship(secondary=grid_assignments, back_populates="grids")
+
+
+class WorkerRole(StrEnum):
+    LEAD = "lead"
+    MEMBER = "member"
+
+
+class GridWorker(Base, NamedMixin, RefMixin):
+    """A grid worker (网格员); in our practice a party member, often a branch secretary."""
+
+    __tablename__ = "grid_workers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    role: Mapped[WorkerRole] = mapped_column(enum_type(WorkerRole), default=WorkerRole.MEMBER)
+    party_member: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    party_org_id: Mapped[int | None] = mapped_column(ForeignKey("party_orgs.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
+
+    grids: Mapped[list[Grid]] = relationship(secondary=grid_assignments, back_populates="workers")
+    party_org: Mapped[PartyOrg | None] = relationship()

@@ -1,0 +1,157 @@
+"""Grid queries: listing with household totals, one grid, and point location."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from geo.bbox import BBox
+from geo.locate import Located
+from service.areas.models import Area, AreaLevel
+from service.areas.service import area_summary
+from service.buildings.models import Building
+from service.buildings.service import building_summary
+from service.common.geojson import feature
+from service.common.locating import locate_row
+from service.common.spatial import intersects
+from service.grids.models import Grid, GridLayer
+
+
+def households_by_grid(session: Session, grid_ids: list[int] | None = None) -> dict[int, tuple[int, int]]:
+    """``grid_id -> (households, buildings)`` summed over the buildings assigned to each grid."""
+    query = select(Building.grid_id, func.sum(Building.households), func.count(Building.id)).group_by(
+        Building.grid_id
+    )
+    if grid_ids is not None:
+        query = query.where(Building.grid_id.in_(grid_ids))
+    return {gid: (int(h or 0), int(n)) for gid, h, n in session.execute(query) if gid is not None}
+
+
+def grid_properties(grid: Grid, totals: tuple[int, int], *, with_people: bool) -> dict[str, Any]:
+    """Public grid properties; ``with_people`` adds grid workers' names and phones (staff only)."""
+    props: dict[str, Any] = {
+        "code": grid.code,
+        "name": grid.name_zh,
+        "name_zh": grid.name_zh,
+        "name_en": grid.name_en,
+        "layer": grid.layer.value,
+        "community": grid.community.name_zh,
+        "community_en": grid.community.name_en,
+        "community_id": grid.community_id,
+        "community_code": grid.community.code,
+        "party_org": grid.party_org.name_zh if grid.party_org else None,
+        "party_org_en": grid.party_org.name_en if grid.party_org else None,
+        "households": totals[0],
+        "buildings": totals[1],
+        "workers_count": len(grid.workers),
+        "version": grid.version,
+    }
+    if with_people:
+        props["workers"] = [
+            {"id": w.id, "name_zh": w.name_zh, "name_en": w.name_en, "phone": w.phone, "role": w.role.value}
+            for w in sorted(grid.workers, key=lambda w: (w.role.value != "lead", w.id))
+        ]
+    return props
+
+
+def _grid_query():
+    return select(Grid).options(
+        selectinload(Grid.community), selectinload(Grid.party_org), selectinload(Grid.workers)
+    )
+
+
+def list_grids(
+    session: Session,
+    *,
+    layer: GridLayer | None = GridLayer.ONE_NETWORK,
+    community_id: int | None = None,
+    bbox: BBox | None = None,
+) -> list[Grid]:
+    query = _grid_query().order_by(Grid.code)
+    if layer is not None:
+        query = query.where(Grid.layer == layer)
+    if community_id is not None:
+        query = query.where(Grid.community_id == community_id)
+    if bbox is not None:
+        query = query.where(intersects(session, Grid.geom, bbox.polygon()))
+    return list(session.scalars(query).all())
+
+
+def get_grid(session: Session, *, grid_id: int) -> Grid | None:
+    return session.scalars(_grid_query().where(Grid.id == grid_id)).first()
+
+
+def grid_features(session: Session, grids: list[Grid], *, with_people: bool) -> list[dict]:
+    totals = households_by_grid(session, [g.id for g in grids])
+    return [
+        feature(g.id, g.geom, grid_properties(g, totals.get(g.id, (0, 0)), with_people=with_people))
+        for g in grids
+    ]
+
+
+@dataclass
+class Location:
+    grid: Grid | None
+    located: Located
+    community: Area | None
+    compound: Area | None
+    building: Building | None
+
+
+def locate_point(
+    session: Session,
+    *,
+    lon: float,
+    lat: float,
+    layer: GridLayer = GridLayer.ONE_NETWORK,
+    max_distance_m: float,
+) -> Location:
+    """Grid, community, compound and building at a WGS84 point (see ``geo.locate`` for the rules)."""
+    grid, located = locate_row(
+        session,
+        Grid,
+        Grid.geom,
+        lon=lon,
+        lat=lat,
+        max_distance_m=max_distance_m,
+        where=[Grid.layer == layer],
+        order_by=[Grid.code],
+    )
+    community, _ = locate_row(
+        session,
+        Area,
+        Area.geom,
+        lon=lon,
+        lat=lat,
+        where=[Area.level == AreaLevel.COMMUNITY],
+        order_by=[Area.code],
+    )
+    if community is None and grid is not None:
+        community = session.get(Area, grid.community_id)
+    compound, _ = locate_row(
+        session,
+        Area,
+        Area.geom,
+        lon=lon,
+        lat=lat,
+        where=[Area.level == AreaLevel.COMPOUND],
+        order_by=[Area.code],
+    )
+    building, _ = locate_row(session, Building, Building.geom, lon=lon, lat=lat, order_by=[Building.id])
+    if grid is not None:
+        grid = get_grid(session, grid_id=grid.id)
+    return Location(grid, located, community, compound, building)
+
+
+def location_dict(session: Session, loc: Location, *, with_people: bool) -> dict[str, Any]:
+    return {
+        "grid": grid_features(session, [loc.grid], with_people=with_people)[0] if loc.grid else None,
+        "community": area_summary(loc.community),
+        "compound": area_summary(loc.compound),
+        "building": building_summary(loc.building),
+        "outside_coverage": loc.located.outside_coverage,
+        "distance_m": loc.located.distance_m if loc.grid is not None else None,
+    }

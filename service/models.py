@@ -1,0 +1,33 @@
+"""Imports every domain's models so ``Base.metadata`` is complete (Alembic, create_all)."""
+
+from service.areas.models import Area, AreaLevel
+from service.auth.models import Role, User
+from service.buildings.models import Building
+from service.grids.models import Grid, GridLayer, GridWorker, grid_assignments
+from service.network.models import StreetEdge, StreetNode
+from service.organisations.models import Department, PartyOrg, PartyOrgKind, department_pairings
+from service.orm import Base
+from service.stations.models import Station, StationType
+from service.volunteers.models import Volunteer
+
+__all__ = [
+    "Area",
+    "AreaLevel",
+    "Base",
+    "Building",
+    "Department",
+    "Grid",
+    "GridLayer",
+    "GridWorker",
+    "PartyOrg",
+    "PartyOrgKind",
+    "Role",
+    "Station",
+    "StationType",
+    "StreetEdge",
+    "StreetNode",
+    "User",
+    "Volunteer",
+    "department_pairings",
+    "grid_assignments",
+]

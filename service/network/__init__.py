@@ -1,0 +1,1 @@
+"""The walkable street network: nodes and edges with lengths in metres."""

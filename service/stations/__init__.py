@@ -1,0 +1,1 @@
+"""Service stations: elderly care, childcare, convenience, parcel, volunteer and party-mass centres."""

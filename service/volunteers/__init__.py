@@ -1,0 +1,1 @@
+"""Volunteers: skills, teams, duty and last known position."""
