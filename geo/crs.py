@@ -18,7 +18,7 @@ from shapely.geometry.base import BaseGeometry
 
 def utm_epsg(lon: float, lat: float) -> int:
     """The EPSG code of the WGS84 UTM zone that contains (lon, lat)."""
-    zone = min(60, max(1, int(math.floor((lon + 180.0) / 6.0)) + 1))
+    zone = min(60, max(1, math.floor((lon + 180.0) / 6.0) + 1))
     return (32600 if lat >= 0 else 32700) + zone
 
 

@@ -81,6 +81,7 @@ def db_current() -> None:
 @app.command("load-demo")
 def load_demo_cmd(
     replace: Annotated[bool, typer.Option("--replace", help="delete existing community data first")] = False,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="do nothing (exit 0) if data is already loaded")] = False,
     demo_dir: Annotated[Path | None, typer.Option(help="folder with the demo GeoJSON")] = None,
 ) -> None:
     """Load the demo community (Changtai, Zhangzhou) and the demo accounts."""
@@ -99,6 +100,9 @@ def load_demo_cmd(
                 progress=progress,
             )
     except DemoAlreadyLoaded as exc:
+        if if_empty:
+            console.print("demo data already loaded; leaving it as it is")
+            return
         console.print(f"[yellow]{exc}[/]")
         raise typer.Exit(1) from None
     finally:

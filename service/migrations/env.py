@@ -12,16 +12,11 @@ from geoalchemy2 import alembic_helpers
 
 from service.config import get_settings
 from service.db import make_engine
+from service.migrations_support import include_object
 from service.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    if type_ == "table" and reflected and name not in target_metadata.tables:
-        return False
-    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 
 def run_migrations() -> None:
