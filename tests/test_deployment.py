@@ -35,7 +35,9 @@ def test_app_environment_is_valid_settings_pointing_at_the_db_service():
     assert url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg"
     assert url.host == "db" and url.port == 5432
     assert (url.username, url.password, url.database) == (
-        db_env["POSTGRES_USER"], db_env["POSTGRES_PASSWORD"], db_env["POSTGRES_DB"],
+        db_env["POSTGRES_USER"],
+        db_env["POSTGRES_PASSWORD"],
+        db_env["POSTGRES_DB"],
     )
     host_port, container_port = services["app"]["ports"][0].split(":")
     assert int(container_port) == settings.port

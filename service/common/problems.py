@@ -98,10 +98,11 @@ async def _validation_handler(request: Request, exc: RequestValidationError) -> 
 
 async def _problem_handler(request: Request, exc: Problem) -> JSONResponse:
     errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
+    detail = exc.detail if not exc.field or exc.field in exc.detail else f"{exc.field}: {exc.detail}"
     return problem_response(
         request,
         exc.status,
-        exc.detail,
+        detail,
         title=exc.title,
         type_=exc.type,
         errors=errors,

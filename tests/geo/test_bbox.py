@@ -13,7 +13,18 @@ def test_parse_bbox():
 
 @pytest.mark.parametrize(
     "text",
-    ["1,2,3", "a,b,c,d", "1,2,3,4,5", "nan,0,1,1", "0,0,inf,1", "0,0,181,1", "0,-91,1,1", "2,0,1,1", "0,2,1,1", ""],
+    [
+        "1,2,3",
+        "a,b,c,d",
+        "1,2,3,4,5",
+        "nan,0,1,1",
+        "0,0,inf,1",
+        "0,0,181,1",
+        "0,-91,1,1",
+        "2,0,1,1",
+        "0,2,1,1",
+        "",
+    ],
 )
 def test_bad_bbox_is_rejected_with_the_field_named(text):
     with pytest.raises(GeoInputError) as err:

@@ -15,8 +15,12 @@ from tests.support.backends import DEMO_PASSWORD
 
 
 def test_demo_users_log_in_and_see_their_role(backend, anon):
-    for username, role in [("dispatcher", "dispatcher"), ("planner", "planner"), ("admin", "admin"),
-                           ("volunteer1", "volunteer")]:
+    for username, role in [
+        ("dispatcher", "dispatcher"),
+        ("planner", "planner"),
+        ("admin", "admin"),
+        ("volunteer1", "volunteer"),
+    ]:
         r = anon.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
         assert r.status_code == 200, r.text
         token = r.json()
@@ -38,8 +42,13 @@ def test_missing_bad_and_expired_tokens_are_401(backend, anon):
     assert_problem(anon.get("/api/v1/auth/me"), 401)
     assert_problem(anon.get("/api/v1/auth/me", headers={"Authorization": "Bearer not.a.token"}), 401)
     past = datetime.now(UTC) - timedelta(hours=10)
-    expired = issue_token(username="dispatcher", role="dispatcher", key=backend.settings.signing_key,
-                          ttl=timedelta(hours=1), now=past)
+    expired = issue_token(
+        username="dispatcher",
+        role="dispatcher",
+        key=backend.settings.signing_key,
+        ttl=timedelta(hours=1),
+        now=past,
+    )
     body = assert_problem(anon.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {expired}"}), 401)
     assert "expired" in body["detail"]
     forged = issue_token(username="admin", role="admin", key="some-other-key" * 4, ttl=timedelta(hours=1))

@@ -18,13 +18,19 @@ from tests.support.databases import postgis_url, spatialite_url
 @pytest.fixture(params=["spatialite", "postgis"])
 def fresh_url(request, tmp_path):
     with ExitStack() as stack:
-        yield stack.enter_context(spatialite_url(tmp_path) if request.param == "spatialite" else postgis_url())
+        yield stack.enter_context(
+            spatialite_url(tmp_path) if request.param == "spatialite" else postgis_url()
+        )
 
 
 def run_cli(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = os.environ | {"NEIGHBORGRID_DATABASE_URL": url, "NEIGHBORGRID_DEMO_PASSWORD": "cli-demo-pass"}
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args], env=env, input=stdin, capture_output=True, text=True,
+        [sys.executable, "-m", "service.cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
 
@@ -57,9 +63,18 @@ def test_load_demo_once_refuses_twice_and_replaces_on_request(fresh_url):
     assert replaced.returncode == 0, replaced.stderr
     assert count(fresh_url, Grid) == 25
 
-    made = run_cli(fresh_url, "create-user", "clerk01", "--role", "dispatcher", "--password-stdin",
-                   stdin="a-long-password\n")
+    made = run_cli(
+        fresh_url,
+        "create-user",
+        "clerk01",
+        "--role",
+        "dispatcher",
+        "--password-stdin",
+        stdin="a-long-password\n",
+    )
     assert made.returncode == 0, made.stderr
-    bad = run_cli(fresh_url, "create-user", "clerk02", "--role", "dispatcher", "--password-stdin", stdin="short\n")
+    bad = run_cli(
+        fresh_url, "create-user", "clerk02", "--role", "dispatcher", "--password-stdin", stdin="short\n"
+    )
     assert bad.returncode == 2 and "password" in bad.stderr
     assert count(fresh_url, User) == 7  # 6 demo accounts + clerk01

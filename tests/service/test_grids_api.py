@@ -48,9 +48,9 @@ def test_grid_households_are_the_sum_over_its_buildings(anon):
     grids = anon.get("/api/v1/grids").json()["features"]
     total_by_grid = {}
     for b in anon.get("/api/v1/buildings").json()["features"]:
-        total_by_grid[b["properties"]["grid_id"]] = total_by_grid.get(b["properties"]["grid_id"], 0) + b["properties"][
-            "households"
-        ]
+        total_by_grid[b["properties"]["grid_id"]] = (
+            total_by_grid.get(b["properties"]["grid_id"], 0) + b["properties"]["households"]
+        )
     for f in grids:
         assert f["properties"]["households"] == total_by_grid[f["id"]]
 

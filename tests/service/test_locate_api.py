@@ -53,8 +53,11 @@ def shared_boundary_points(grid_shapes, per_pair=2):
                 p = shared.interpolate(t, normalized=True)
                 yield p.x, p.y, {a, b}
             first = shapely.get_coordinates(shared)[0]
-            yield float(first[0]), float(first[1]), {gid for gid, g in grid_shapes.items() if g.distance(
-                Point(first)) < 1e-9}
+            yield (
+                float(first[0]),
+                float(first[1]),
+                {gid for gid, g in grid_shapes.items() if g.distance(Point(first)) < 1e-9},
+            )
 
 
 def test_boundary_points_go_to_one_neighbour_by_the_shared_rule(anon, grid_shapes):
@@ -99,8 +102,9 @@ def test_point_outside_within_limit_gets_nearest_grid_flagged(anon, grid_shapes)
     assert out["outside_coverage"] is True
     assert out["grid"] is not None
     assert out["distance_m"] == pytest.approx(dist, abs=0.5)
-    nearest = min(grid_shapes, key=lambda gid: PROJ.to_metric(grid_shapes[gid]).distance(
-        Point(*PROJ.forward(lon, lat))))
+    nearest = min(
+        grid_shapes, key=lambda gid: PROJ.to_metric(grid_shapes[gid]).distance(Point(*PROJ.forward(lon, lat)))
+    )
     assert out["grid"]["id"] == nearest
 
 

@@ -52,7 +52,9 @@ class Backend:
 def start_backend(name: str, stack: ExitStack, tmp_dir) -> Backend:
     url = stack.enter_context(spatialite_url(tmp_dir) if name == "spatialite" else postgis_url())
     settings = Settings(
-        database_url=url, demo_password=DEMO_PASSWORD, secret_key="test-secret-key-0123456789abcdef" * 2,
+        database_url=url,
+        demo_password=DEMO_PASSWORD,
+        secret_key="test-secret-key-0123456789abcdef" * 2,
     )
     db = Database.from_settings(settings)
     stack.callback(db.dispose)

@@ -14,5 +14,7 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if skipped:
-        reporter.write_line(f"NEIGHBORGRID_REQUIRE_ALL=1: {len(skipped)} test(s) were skipped; failing the run", red=True)
+        reporter.write_line(
+            f"NEIGHBORGRID_REQUIRE_ALL=1: {len(skipped)} test(s) were skipped; failing the run", red=True
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
