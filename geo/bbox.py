@@ -29,9 +29,7 @@ def parse_bbox(text: str, *, field: str = "bbox") -> BBox:
     """Parse and validate a bbox string; raise GeoInputError naming ``field`` on any problem."""
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 4:
-        raise GeoInputError(
-            field, f"{field} must be four comma-separated numbers minlon,minlat,maxlon,maxlat"
-        )
+        raise GeoInputError(field, f"{field} must be four comma-separated numbers minlon,minlat,maxlon,maxlat")
     try:
         values = [float(p) for p in parts]
     except ValueError:

@@ -145,8 +145,6 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, coord_type: CoordType | str):
 def check_lonlat(lon: float, lat: float, *, lon_field: str = "lon", lat_field: str = "lat") -> None:
     """Raise GeoInputError naming the field unless lon/lat are finite and in range."""
     if not math.isfinite(lon) or not -180.0 <= lon <= 180.0:
-        raise GeoInputError(
-            lon_field, f"{lon_field} must be a finite number between -180 and 180, got {lon!r}"
-        )
+        raise GeoInputError(lon_field, f"{lon_field} must be a finite number between -180 and 180, got {lon!r}")
     if not math.isfinite(lat) or not -90.0 <= lat <= 90.0:
         raise GeoInputError(lat_field, f"{lat_field} must be a finite number between -90 and 90, got {lat!r}")

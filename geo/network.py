@@ -141,16 +141,11 @@ class WalkGraph:
         line = self.edge_geoms[edge]
         t = line.project(point)
         along = float(self.edge_len[edge] * (t / line.length)) if line.length > 0 else 0.0
-        return Snap(
-            edge=edge, along_m=along, offset_m=float(distances.min()), point=line.interpolate(t), origin=point
-        )
+        return Snap(edge=edge, along_m=along, offset_m=float(distances.min()), point=line.interpolate(t), origin=point)
 
     def snap_many(self, lons: np.ndarray, lats: np.ndarray) -> list[Snap]:
         xs, ys = self.projection.forward(np.asarray(lons, float), np.asarray(lats, float))
-        return [
-            self.snap_xy(float(x), float(y))
-            for x, y in zip(np.atleast_1d(xs), np.atleast_1d(ys), strict=True)
-        ]
+        return [self.snap_xy(float(x), float(y)) for x, y in zip(np.atleast_1d(xs), np.atleast_1d(ys), strict=True)]
 
     # -- distances ----------------------------------------------------------------------------
 

@@ -61,9 +61,7 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -
     settings = get_settings()
     db = _database(settings)
     migrate.upgrade(db.engine, revision)
-    console.print(
-        f"[green]schema at {migrate.current_revision(db.engine)}[/] ({_redacted(settings.database_url)})"
-    )
+    console.print(f"[green]schema at {migrate.current_revision(db.engine)}[/] ({_redacted(settings.database_url)})")
     db.dispose()
 
 
@@ -72,9 +70,7 @@ def db_current() -> None:
     """Show the schema revision and whether it is the newest."""
     db = _database(get_settings())
     current, head = migrate.current_revision(db.engine), migrate.head_revision()
-    console.print(
-        f"current: {current}  head: {head}  {'(up to date)' if current == head else '(upgrade needed)'}"
-    )
+    console.print(f"current: {current}  head: {head}  {'(up to date)' if current == head else '(upgrade needed)'}")
     db.dispose()
 
 
@@ -116,9 +112,7 @@ def create_user_cmd(
     username: str,
     role: Annotated[Role, typer.Option(help="the account's role")],
     display_name: Annotated[str | None, typer.Option()] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="read the password from stdin")
-    ] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
 ) -> None:
     """Create a real account. The password is prompted for (or read from stdin), never an argument."""
     from service.auth.service import AccountError, create_user
@@ -133,9 +127,7 @@ def create_user_cmd(
     db = _database(get_settings())
     try:
         with db.transaction() as session:
-            user = create_user(
-                session, username=username, password=password, role=role, display_name=display_name
-            )
+            user = create_user(session, username=username, password=password, role=role, display_name=display_name)
             console.print(f"[green]created {user.username} ({user.role.value})[/]")
     except AccountError as exc:
         console.print(f"[red]{exc.field}: {exc}[/]")

@@ -29,9 +29,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
-    secret_key: str | None = Field(
-        default=None, description="JWT signing key; generated into secret_file if unset"
-    )
+    secret_key: str | None = Field(default=None, description="JWT signing key; generated into secret_file if unset")
     secret_file: Path = Path(".neighborgrid-secret")
     token_ttl_minutes: int = 8 * 60
 

@@ -64,9 +64,7 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size
-    )
+    return create_engine(url, pool_pre_ping=True, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
 
 
 def is_sqlite(bind) -> bool:
@@ -84,9 +82,7 @@ class Database:
 
     def __post_init__(self) -> None:
         self.reader = sessionmaker(self.engine, expire_on_commit=False)
-        writer_bind = (
-            self.engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(self.engine) else self.engine
-        )
+        writer_bind = self.engine.execution_options(sqlite_begin="IMMEDIATE") if is_sqlite(self.engine) else self.engine
         self.writer = sessionmaker(writer_bind, expire_on_commit=False)
 
     @classmethod

@@ -39,7 +39,7 @@ def test_app_environment_is_valid_settings_pointing_at_the_db_service():
         db_env["POSTGRES_PASSWORD"],
         db_env["POSTGRES_DB"],
     )
-    host_port, container_port = services["app"]["ports"][0].split(":")
+    _host_port, container_port = services["app"]["ports"][0].split(":")
     assert int(container_port) == settings.port
     assert settings.host == "0.0.0.0"
 

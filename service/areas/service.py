@@ -23,9 +23,7 @@ def area_summary(area: Area | None) -> dict[str, Any] | None:
     }
 
 
-def area_tree(
-    session: Session, *, include_geometry: bool = False, max_level: AreaLevel | None = None
-) -> list[dict]:
+def area_tree(session: Session, *, include_geometry: bool = False, max_level: AreaLevel | None = None) -> list[dict]:
     """The hierarchy as nested dicts, roots first, children ordered by code."""
     query = select(Area).order_by(Area.code)
     if max_level is not None:

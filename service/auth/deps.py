@@ -35,9 +35,7 @@ def optional_user(
     user = get_user(session, username=claims.username)
     if user is None or not user.is_active:
         raise Problem(401, "account is unknown or disabled", headers=_CHALLENGE)
-    if user.tokens_valid_after is not None and claims.issued_at < user.tokens_valid_after.replace(
-        microsecond=0
-    ):
+    if user.tokens_valid_after is not None and claims.issued_at < user.tokens_valid_after.replace(microsecond=0):
         raise Problem(401, "token was revoked; log in again", headers=_CHALLENGE)
     session.expunge(user)
     return user
@@ -65,7 +63,5 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
 
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 CurrentUser = Annotated[User, Depends(current_user)]
-StaffUser = Annotated[
-    User, Depends(require_roles(Role.GRID_WORKER, Role.DISPATCHER, Role.PLANNER, Role.ADMIN))
-]
+StaffUser = Annotated[User, Depends(require_roles(Role.GRID_WORKER, Role.DISPATCHER, Role.PLANNER, Role.ADMIN))]
 AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]

@@ -51,9 +51,7 @@ def login(
     if user is None:
         raise Problem(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
     ttl = timedelta(minutes=settings.token_ttl_minutes)
-    token = issue_token(
-        username=user.username, role=user.role.value, key=settings.signing_key, ttl=ttl, now=clock()
-    )
+    token = issue_token(username=user.username, role=user.role.value, key=settings.signing_key, ttl=ttl, now=clock())
     return Token(access_token=token, expires_in=int(ttl.total_seconds()), role=user.role)
 
 

@@ -53,9 +53,7 @@ def issue_token(*, username: str, role: str, key: str, ttl: timedelta, now: date
 
 def read_token(token: str, *, key: str) -> TokenClaims:
     """Decode and verify a token; raises ``jwt.PyJWTError`` when it is invalid or expired."""
-    data = jwt.decode(
-        token, key, algorithms=[_ALGORITHM], audience=_AUDIENCE, options={"require": ["exp", "sub"]}
-    )
+    data = jwt.decode(token, key, algorithms=[_ALGORITHM], audience=_AUDIENCE, options={"require": ["exp", "sub"]})
     return TokenClaims(
         username=data["sub"],
         role=data.get("role", ""),

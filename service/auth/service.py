@@ -24,9 +24,7 @@ def get_user(session: Session, *, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username))
 
 
-def create_user(
-    session: Session, *, username: str, password: str, role: Role, display_name: str | None = None
-) -> User:
+def create_user(session: Session, *, username: str, password: str, role: Role, display_name: str | None = None) -> User:
     """Create an account; raises AccountError naming the field on bad input or a taken name."""
     if not USERNAME_RE.match(username):
         raise AccountError("username", "username must be 3-64 letters, digits, '_', '.' or '-'")
@@ -34,9 +32,7 @@ def create_user(
         raise AccountError("password", f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     if get_user(session, username=username) is not None:
         raise AccountError("username", f"username {username!r} is taken")
-    user = User(
-        username=username, password_hash=hash_password(password), role=Role(role), display_name=display_name
-    )
+    user = User(username=username, password_hash=hash_password(password), role=Role(role), display_name=display_name)
     session.add(user)
     session.flush()
     return user

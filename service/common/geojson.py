@@ -56,9 +56,7 @@ def geometry_dict(value: WKBElement | BaseGeometry | None) -> dict[str, Any] | N
     return {"type": m["type"], "coordinates": _round(m["coordinates"])}
 
 
-def feature(
-    id_: int | str | None, geom: WKBElement | BaseGeometry | None, properties: dict[str, Any]
-) -> dict:
+def feature(id_: int | str | None, geom: WKBElement | BaseGeometry | None, properties: dict[str, Any]) -> dict:
     return {"type": "Feature", "id": id_, "geometry": geometry_dict(geom), "properties": properties}
 
 

@@ -36,9 +36,7 @@ def locate_row(
     """The row of ``model`` whose polygon holds (lon, lat), by the rules of ``geo.locate``."""
     reach = metres_to_degrees(max(max_distance_m, 1.0), lat) * 1.5
     frame = Point(lon, lat).buffer(reach, quad_segs=2).envelope
-    rows = session.scalars(
-        select(model).where(box_overlaps(session, column, frame), *where).order_by(*order_by)
-    ).all()
+    rows = session.scalars(select(model).where(box_overlaps(session, column, frame), *where).order_by(*order_by)).all()
     if not rows:
         return None, Located(None, True, None)
     index = PolygonIndex(list(range(len(rows))), [to_shape(getattr(r, column.key)) for r in rows])

@@ -101,9 +101,7 @@ def load_demo(
     progress = progress or NoProgress()
     if not is_empty(session):
         if not replace:
-            raise DemoAlreadyLoaded(
-                "the database already holds community data; use --replace to overwrite it"
-            )
+            raise DemoAlreadyLoaded("the database already holds community data; use --replace to overwrite it")
         clear(session)
 
     areas = _load_areas(session, demo_dir, progress)
@@ -138,9 +136,7 @@ def _load_areas(session: Session, demo_dir: Path, progress: Progress) -> dict[st
     advance = progress.task("areas", len(features))
     order = {lvl: i for i, lvl in enumerate(AreaLevel)}
     areas: dict[str, Area] = {}
-    for f in sorted(
-        features, key=lambda f: (order[AreaLevel(f["properties"]["level"])], f["properties"]["code"])
-    ):
+    for f in sorted(features, key=lambda f: (order[AreaLevel(f["properties"]["level"])], f["properties"]["code"])):
         p = f["properties"]
         area = Area(
             ref=p["key"],

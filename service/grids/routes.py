@@ -26,9 +26,7 @@ def grids(
     session: ReadSession,
     user: OptionalUser,
     bbox: BBoxParam,
-    layer: GridLayer = Query(
-        GridLayer.ONE_NETWORK, description="department layer; one_network is the merged one"
-    ),
+    layer: GridLayer = Query(GridLayer.ONE_NETWORK, description="department layer; one_network is the merged one"),
     community_id: int | None = Query(None, ge=1),
 ) -> dict[str, Any]:
     """Each ``Feature.id`` is the grid id; properties carry code, name, community, layer,

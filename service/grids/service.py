@@ -22,9 +22,7 @@ from service.grids.models import Grid, GridLayer
 
 def households_by_grid(session: Session, grid_ids: list[int] | None = None) -> dict[int, tuple[int, int]]:
     """``grid_id -> (households, buildings)`` summed over the buildings assigned to each grid."""
-    query = select(Building.grid_id, func.sum(Building.households), func.count(Building.id)).group_by(
-        Building.grid_id
-    )
+    query = select(Building.grid_id, func.sum(Building.households), func.count(Building.id)).group_by(Building.grid_id)
     if grid_ids is not None:
         query = query.where(Building.grid_id.in_(grid_ids))
     return {gid: (int(h or 0), int(n)) for gid, h, n in session.execute(query) if gid is not None}
@@ -58,9 +56,7 @@ def grid_properties(grid: Grid, totals: tuple[int, int], *, with_people: bool) -
 
 
 def _grid_query():
-    return select(Grid).options(
-        selectinload(Grid.community), selectinload(Grid.party_org), selectinload(Grid.workers)
-    )
+    return select(Grid).options(selectinload(Grid.community), selectinload(Grid.party_org), selectinload(Grid.workers))
 
 
 def list_grids(
@@ -86,10 +82,7 @@ def get_grid(session: Session, *, grid_id: int) -> Grid | None:
 
 def grid_features(session: Session, grids: list[Grid], *, with_people: bool) -> list[dict]:
     totals = households_by_grid(session, [g.id for g in grids])
-    return [
-        feature(g.id, g.geom, grid_properties(g, totals.get(g.id, (0, 0)), with_people=with_people))
-        for g in grids
-    ]
+    return [feature(g.id, g.geom, grid_properties(g, totals.get(g.id, (0, 0)), with_people=with_people)) for g in grids]
 
 
 @dataclass

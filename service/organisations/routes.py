@@ -17,9 +17,7 @@ router = APIRouter(prefix="/api/v1", tags=["organisations"])
 
 @router.get("/departments", summary="County departments and the communities they are paired with (结对共建)")
 def departments(session: ReadSession) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(Department).options(selectinload(Department.communities)).order_by(Department.code)
-    )
+    rows = session.scalars(select(Department).options(selectinload(Department.communities)).order_by(Department.code))
     return [
         {
             "id": d.id,

@@ -31,9 +31,7 @@ def station_properties(s: Station) -> dict[str, Any]:
     }
 
 
-def list_stations(
-    session: Session, *, type_: StationType | None = None, bbox: BBox | None = None
-) -> list[Station]:
+def list_stations(session: Session, *, type_: StationType | None = None, bbox: BBox | None = None) -> list[Station]:
     query = select(Station).order_by(Station.id)
     if type_ is not None:
         query = query.where(Station.type == type_)

@@ -63,8 +63,7 @@ def test_walk_includes_both_perpendiculars_and_same_edge_shortcut(graph):
 
 def reached(graph, limit):
     return {
-        (EDGES[e], round(a, 6), round(b, 6))
-        for e, a, b in graph.reach(graph.snap(*lonlat(30, -5)), limit).segments
+        (EDGES[e], round(a, 6), round(b, 6)) for e, a, b in graph.reach(graph.snap(*lonlat(30, -5)), limit).segments
     }
 
 

@@ -18,9 +18,7 @@ from tests.support.databases import postgis_url, spatialite_url
 @pytest.fixture(params=["spatialite", "postgis"])
 def fresh_url(request, tmp_path):
     with ExitStack() as stack:
-        yield stack.enter_context(
-            spatialite_url(tmp_path) if request.param == "spatialite" else postgis_url()
-        )
+        yield stack.enter_context(spatialite_url(tmp_path) if request.param == "spatialite" else postgis_url())
 
 
 def run_cli(url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -73,8 +71,6 @@ def test_load_demo_once_refuses_twice_and_replaces_on_request(fresh_url):
         stdin="a-long-password\n",
     )
     assert made.returncode == 0, made.stderr
-    bad = run_cli(
-        fresh_url, "create-user", "clerk02", "--role", "dispatcher", "--password-stdin", stdin="short\n"
-    )
+    bad = run_cli(fresh_url, "create-user", "clerk02", "--role", "dispatcher", "--password-stdin", stdin="short\n")
     assert bad.returncode == 2 and "password" in bad.stderr
     assert count(fresh_url, User) == 7  # 6 demo accounts + clerk01

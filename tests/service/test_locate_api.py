@@ -89,7 +89,7 @@ def test_shifted_input_is_converted_before_locating(anon, grid_shapes, coord_typ
 def offset_point(grid_shapes, metres):
     coverage = shapely.union_all(list(grid_shapes.values()))
     metric = PROJ.to_metric(coverage)
-    minx, miny, maxx, maxy = metric.bounds
+    _minx, miny, maxx, maxy = metric.bounds
     x, y = maxx + metres, (miny + maxy) / 2
     # distance from this point to the coverage, measured independently
     lon, lat = PROJ.inverse(x, y)

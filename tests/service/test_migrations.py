@@ -32,9 +32,7 @@ def test_every_geometry_column_has_a_spatial_index(backend):
     with backend.db.engine.connect() as conn:
         if backend.name == "spatialite":
             rows = conn.execute(
-                text(
-                    "SELECT f_table_name, f_geometry_column FROM geometry_columns WHERE spatial_index_enabled = 1"
-                )
+                text("SELECT f_table_name, f_geometry_column FROM geometry_columns WHERE spatial_index_enabled = 1")
             ).all()
             indexed = {(t.lower(), c.lower()) for t, c in rows}
         else:

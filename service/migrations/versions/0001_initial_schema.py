@@ -164,12 +164,8 @@ def upgrade() -> None:
         sa.Column("name_zh", sa.String(length=200), nullable=False),
         sa.Column("name_en", sa.String(length=200), nullable=True),
         sa.Column("ref", sa.String(length=80), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["community_id"], ["areas.id"], name=op.f("fk_party_orgs_community_id_areas")
-        ),
-        sa.ForeignKeyConstraint(
-            ["parent_id"], ["party_orgs.id"], name=op.f("fk_party_orgs_parent_id_party_orgs")
-        ),
+        sa.ForeignKeyConstraint(["community_id"], ["areas.id"], name=op.f("fk_party_orgs_community_id_areas")),
+        sa.ForeignKeyConstraint(["parent_id"], ["party_orgs.id"], name=op.f("fk_party_orgs_parent_id_party_orgs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_party_orgs")),
         sa.UniqueConstraint("ref", name=op.f("uq_party_orgs_ref")),
     )
@@ -296,9 +292,7 @@ def upgrade() -> None:
         sa.Column("name_zh", sa.String(length=200), nullable=False),
         sa.Column("name_en", sa.String(length=200), nullable=True),
         sa.Column("ref", sa.String(length=80), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["community_id"], ["areas.id"], name=op.f("fk_volunteers_community_id_areas")
-        ),
+        sa.ForeignKeyConstraint(["community_id"], ["areas.id"], name=op.f("fk_volunteers_community_id_areas")),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_volunteers_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_volunteers")),
         sa.UniqueConstraint("ref", name=op.f("uq_volunteers_ref")),
@@ -315,9 +309,7 @@ def upgrade() -> None:
         "grid_workers",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("phone", sa.String(length=32), nullable=True),
-        sa.Column(
-            "role", sa.Enum("lead", "member", name="workerrole", native_enum=False, length=32), nullable=False
-        ),
+        sa.Column("role", sa.Enum("lead", "member", name="workerrole", native_enum=False, length=32), nullable=False),
         sa.Column("party_member", sa.Boolean(), nullable=False),
         sa.Column("on_duty", sa.Boolean(), nullable=False),
         sa.Column("party_org_id", sa.Integer(), nullable=True),
@@ -376,9 +368,7 @@ def upgrade() -> None:
         sa.Column("created_at", service.orm.UtcDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", service.orm.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["community_id"], ["areas.id"], name=op.f("fk_grids_community_id_areas")),
-        sa.ForeignKeyConstraint(
-            ["party_org_id"], ["party_orgs.id"], name=op.f("fk_grids_party_org_id_party_orgs")
-        ),
+        sa.ForeignKeyConstraint(["party_org_id"], ["party_orgs.id"], name=op.f("fk_grids_party_org_id_party_orgs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_grids")),
         sa.UniqueConstraint("layer", "code", name="uq_grids_layer_code"),
         sa.UniqueConstraint("ref", name=op.f("uq_grids_ref")),
@@ -486,9 +476,7 @@ def downgrade() -> None:
     with op.batch_alter_table("volunteers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_volunteers_on_duty"))
         batch_op.drop_index(batch_op.f("ix_volunteers_community_id"))
-        batch_op.drop_geospatial_index(
-            "idx_volunteers_position", postgresql_using="gist", column_name="position"
-        )
+        batch_op.drop_geospatial_index("idx_volunteers_position", postgresql_using="gist", column_name="position")
 
     op.drop_geospatial_table("volunteers")
     with op.batch_alter_table("street_edges", schema=None) as batch_op:
