@@ -82,6 +82,7 @@ def load_demo_cmd(
 ) -> None:
     """Load the demo community (Changtai, Zhangzhou) and the demo accounts."""
     from service.demo.loader import DEMO_USERS, DemoAlreadyLoaded, load_demo
+    from service.grids.service import GridCodeError
 
     settings = get_settings()
     db = _database(settings)
@@ -94,6 +95,7 @@ def load_demo_cmd(
                 password=settings.demo_password,
                 replace=replace,
                 progress=progress,
+                grid_code_pattern=settings.grid_code_pattern,
             )
     except DemoAlreadyLoaded as exc:
         if if_empty:
@@ -101,6 +103,9 @@ def load_demo_cmd(
             return
         console.print(f"[yellow]{exc}[/]")
         raise typer.Exit(1) from None
+    except GridCodeError as exc:
+        console.print(f"[red]nothing loaded: {exc}[/]")
+        raise typer.Exit(2) from None
     finally:
         db.dispose()
     console.print("loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

@@ -23,7 +23,9 @@ from service.auth.models import Role, User
 from service.auth.service import create_user, get_user
 from service.buildings.models import Building
 from service.common.progress import NoProgress, Progress
+from service.config import DEFAULT_GRID_CODE_PATTERN
 from service.grids.models import Grid, GridLayer, GridWorker, WorkerRole, grid_assignments
+from service.grids.service import check_grid_code
 from service.network.models import StreetEdge, StreetNode
 from service.organisations.models import Department, PartyOrg, PartyOrgKind, department_pairings
 from service.stations.models import Station, StationType
@@ -96,8 +98,11 @@ def load_demo(
     password: str,
     replace: bool = False,
     progress: Progress | None = None,
+    grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN,
 ) -> dict[str, int]:
-    """Load every demo layer; returns counts per layer. Does not commit."""
+    """Load every demo layer; returns counts per layer. Does not commit.
+
+    Grid codes are checked against ``grid_code_pattern`` (the deployment's national layout)."""
     progress = progress or NoProgress()
     if not is_empty(session):
         if not replace:
@@ -107,7 +112,7 @@ def load_demo(
     areas = _load_areas(session, demo_dir, progress)
     org = json.loads((demo_dir / "organisation.json").read_text(encoding="utf-8"))
     party = _load_party_orgs(session, org["party_orgs"], areas, progress)
-    grids = _load_grids(session, demo_dir, areas, party, progress)
+    grids = _load_grids(session, demo_dir, areas, party, progress, grid_code_pattern)
     workers = _load_workers(session, org["grid_workers"], grids, party, progress)
     buildings = _load_buildings(session, demo_dir, areas, grids, progress)
     nodes, edges = _load_network(session, demo_dir, progress)
@@ -173,7 +178,7 @@ def _load_party_orgs(session: Session, rows: list[dict], areas: dict[str, Area],
     return orgs
 
 
-def _load_grids(session, demo_dir, areas, party, progress) -> dict[str, Grid]:
+def _load_grids(session, demo_dir, areas, party, progress, code_pattern: str) -> dict[str, Grid]:
     features = _features(demo_dir, "grids.geojson")
     advance = progress.task("grids", len(features))
     grids: dict[str, Grid] = {}
@@ -181,7 +186,7 @@ def _load_grids(session, demo_dir, areas, party, progress) -> dict[str, Grid]:
         p = f["properties"]
         grid = Grid(
             ref=p["key"],
-            code=p["code"],
+            code=check_grid_code(p["code"], code_pattern),
             name_zh=p["name_zh"],
             name_en=p.get("name_en"),
             layer=GridLayer(p.get("layer", "one_network")),

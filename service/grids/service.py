@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,17 @@ from service.common.geojson import feature
 from service.common.locating import locate_row
 from service.common.spatial import intersects
 from service.grids.models import Grid, GridLayer
+
+
+class GridCodeError(ValueError):
+    field = "code"
+
+
+def check_grid_code(code: str, pattern: str) -> str:
+    """Raise GridCodeError unless ``code`` matches the configured national unit-grid pattern."""
+    if not re.fullmatch(pattern, code):
+        raise GridCodeError(f"grid code {code!r} does not match the configured pattern {pattern}")
+    return code
 
 
 def households_by_grid(session: Session, grid_ids: list[int] | None = None) -> dict[int, tuple[int, int]]:
