@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -22,9 +24,13 @@ from service.buildings.routes import router as buildings_router
 from service.common import problems
 from service.config import Settings, get_settings
 from service.db import Database
+from service.events.hub import EventHub
+from service.events.routes import router as events_router
 from service.grids.routes import router as grids_router
 from service.network.routes import router as network_router
 from service.organisations.routes import router as organisations_router
+from service.requests import scheduler
+from service.requests.routes import router as requests_router
 from service.stations.routes import router as stations_router
 from service.volunteers.routes import router as volunteers_router
 
@@ -61,7 +67,16 @@ def create_app(
     async def lifespan(app: FastAPI):
         if vendor.missing():
             log.warning("browser assets missing (%s); run `make assets`", ", ".join(vendor.missing()[:3]))
+        await app.state.events.start()
+        ticker = None
+        if settings.scheduler_enabled:
+            ticker = asyncio.create_task(scheduler.run_forever(app.state.db, settings, app.state.clock))
         yield
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+        await app.state.events.stop()
         if database is None:
             app.state.db.dispose()
 
@@ -77,6 +92,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = database or Database.from_settings(settings)
     app.state.clock = clock or _utcnow
+    app.state.events = EventHub(app.state.db)
     problems.install(app)
 
     for router in (
@@ -88,6 +104,8 @@ def create_app(
         network_router,
         organisations_router,
         volunteers_router,
+        requests_router,
+        events_router,
     ):
         app.include_router(router)
 

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from service import migrate
 from service.auth.models import Role
+from service.bootstrap import prepare_database
 from service.config import Settings, get_settings
 from service.db import Database
 
@@ -60,7 +61,10 @@ def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -
     """Create or migrate the schema to the newest revision."""
     settings = get_settings()
     db = _database(settings)
-    migrate.upgrade(db.engine, revision)
+    if revision == "head":
+        prepare_database(db)
+    else:
+        migrate.upgrade(db.engine, revision)
     console.print(f"[green]schema at {migrate.current_revision(db.engine)}[/] ({_redacted(settings.database_url)})")
     db.dispose()
 
@@ -86,7 +90,7 @@ def load_demo_cmd(
 
     settings = get_settings()
     db = _database(settings)
-    migrate.upgrade(db.engine)
+    prepare_database(db)
     try:
         with rich_progress() as progress, db.transaction() as session:
             counts = load_demo(

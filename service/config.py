@@ -36,6 +36,23 @@ class Settings(BaseSettings):
     grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
     locate_max_distance_m: float = Field(default=200.0, ge=0)
 
+    # Requests: service levels of our reference practice (answer in 5 min, on site in 30).
+    response_minutes: float = Field(default=5, gt=0)
+    onsite_minutes: float = Field(default=30, gt=0)
+    walking_speed_mps: float = Field(default=1.2, gt=0)
+    volunteer_max_open_cases: int = Field(default=3, ge=1)
+    #: Positions older than this no longer count for the nearest-volunteer choice (None: no limit).
+    volunteer_position_max_age_minutes: float | None = None
+    max_snap_distance_m: float = Field(default=500, gt=0)
+    duplicate_radius_m: float = Field(default=100, ge=0)
+    duplicate_window_hours: float = Field(default=24, ge=0)
+    description_max_length: int = Field(default=2000, ge=1)
+    auto_close_after_days: float = Field(default=7, gt=0)
+    sla_tick_seconds: float = Field(default=15, gt=0)
+    scheduler_enabled: bool = True
+    media_dir: Path = Path("./media")
+    max_photo_bytes: int = 5 * 1024 * 1024
+
     demo_dir: Path = PROJECT_ROOT / "fixtures" / "demo"
     demo_password: str = "demo-password"
 

@@ -3,10 +3,20 @@
 from service.areas.models import Area, AreaLevel
 from service.auth.models import Role, User
 from service.buildings.models import Building
+from service.common.revisions import DataRevision
+from service.events.models import OutboxEvent
 from service.grids.models import Grid, GridLayer, GridWorker, grid_assignments
 from service.network.models import StreetEdge, StreetNode
 from service.organisations.models import Department, PartyOrg, PartyOrgKind, department_pairings
 from service.orm import Base
+from service.requests.models import (
+    DuplicateSuggestion,
+    JointMeetingItem,
+    RequestCategory,
+    RequestEvent,
+    RequestPhoto,
+    ServiceRequest,
+)
 from service.stations.models import Station, StationType
 from service.volunteers.models import Volunteer
 
@@ -15,13 +25,21 @@ __all__ = [
     "AreaLevel",
     "Base",
     "Building",
+    "DataRevision",
     "Department",
+    "DuplicateSuggestion",
     "Grid",
     "GridLayer",
     "GridWorker",
+    "JointMeetingItem",
+    "OutboxEvent",
     "PartyOrg",
     "PartyOrgKind",
+    "RequestCategory",
+    "RequestEvent",
+    "RequestPhoto",
     "Role",
+    "ServiceRequest",
     "Station",
     "StationType",
     "StreetEdge",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.orm import Base, UtcDateTime, enum_type, utcnow
@@ -18,10 +18,12 @@ class Role(StrEnum):
     DISPATCHER = "dispatcher"
     PLANNER = "planner"
     ADMIN = "admin"
+    #: Staff of a county department (结对共建 unit) that accepts or refuses dispatched cases.
+    DEPARTMENT = "department"
 
 
 #: Roles that work for the community and may see personal data needed for their work.
-STAFF_ROLES = frozenset({Role.GRID_WORKER, Role.DISPATCHER, Role.PLANNER, Role.ADMIN})
+STAFF_ROLES = frozenset({Role.GRID_WORKER, Role.DISPATCHER, Role.PLANNER, Role.ADMIN, Role.DEPARTMENT})
 
 
 class User(Base):
@@ -33,6 +35,8 @@ class User(Base):
     role: Mapped[Role] = mapped_column(enum_type(Role))
     display_name: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: For ``department`` accounts: the department whose cases they accept or refuse.
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     #: Tokens issued before this instant are rejected (logout everywhere, password change).
     tokens_valid_after: Mapped[datetime | None] = mapped_column(UtcDateTime)

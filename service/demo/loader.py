@@ -23,11 +23,20 @@ from service.auth.models import Role, User
 from service.auth.service import create_user, get_user
 from service.buildings.models import Building
 from service.common.progress import NoProgress, Progress
+from service.common.revisions import bump_revision
 from service.config import DEFAULT_GRID_CODE_PATTERN
 from service.grids.models import Grid, GridLayer, GridWorker, WorkerRole, grid_assignments
 from service.grids.service import check_grid_code
+from service.network.graph import NETWORK_REVISION
 from service.network.models import StreetEdge, StreetNode
 from service.organisations.models import Department, PartyOrg, PartyOrgKind, department_pairings
+from service.requests.models import (
+    DuplicateSuggestion,
+    JointMeetingItem,
+    RequestEvent,
+    RequestPhoto,
+    ServiceRequest,
+)
 from service.stations.models import Station, StationType
 from service.volunteers.models import Volunteer
 
@@ -39,10 +48,16 @@ DEMO_USERS: dict[str, tuple[Role, str]] = {
     "volunteer1": (Role.VOLUNTEER, "志愿者 Volunteer"),
     "gridworker1": (Role.GRID_WORKER, "网格员 Grid worker"),
     "resident1": (Role.RESIDENT, "居民 Resident"),
+    "dept_zjj": (Role.DEPARTMENT, "住建局 Housing bureau staff"),
 }
 
 # Deleted children first, so foreign keys hold at every step.
 _DATA_TABLES = (
+    RequestPhoto.__table__,
+    DuplicateSuggestion.__table__,
+    JointMeetingItem.__table__,
+    RequestEvent.__table__,
+    ServiceRequest.__table__,
     grid_assignments,
     department_pairings,
     Volunteer.__table__,
@@ -116,10 +131,12 @@ def load_demo(
     workers = _load_workers(session, org["grid_workers"], grids, party, progress)
     buildings = _load_buildings(session, demo_dir, areas, grids, progress)
     nodes, edges = _load_network(session, demo_dir, progress)
+    bump_revision(session, NETWORK_REVISION)
     stations = _load_stations(session, demo_dir, areas, progress)
     volunteers = _load_volunteers(session, demo_dir, areas, progress)
     departments = _load_departments(session, org["departments"], areas, progress)
-    _create_demo_users(session, password=password, volunteer=volunteers[0], worker=workers[0])
+    on_duty = next((v for v in volunteers if v.on_duty and v.position is not None), volunteers[0])
+    _create_demo_users(session, password=password, volunteer=on_duty, worker=workers[0])
     session.flush()
     return {
         "areas": len(areas),
@@ -359,3 +376,6 @@ def _create_demo_users(session: Session, *, password: str, volunteer: Volunteer,
             volunteer.user_id = user.id
         elif username == "gridworker1":
             worker.user_id = user.id
+        elif role is Role.DEPARTMENT:
+            code = username.removeprefix("dept_")
+            user.department_id = session.scalar(select(Department.id).where(Department.code == code))

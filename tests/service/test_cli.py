@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from service.auth.models import User
+from service.demo.loader import DEMO_USERS
 from service.grids.models import Grid
 from tests.support.databases import postgis_url, spatialite_url
 
@@ -73,4 +74,4 @@ def test_load_demo_once_refuses_twice_and_replaces_on_request(fresh_url):
     assert made.returncode == 0, made.stderr
     bad = run_cli(fresh_url, "create-user", "clerk02", "--role", "dispatcher", "--password-stdin", stdin="short\n")
     assert bad.returncode == 2 and "password" in bad.stderr
-    assert count(fresh_url, User) == 7  # 6 demo accounts + clerk01
+    assert count(fresh_url, User) == len(DEMO_USERS) + 1  # the demo accounts + clerk01

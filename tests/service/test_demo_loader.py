@@ -7,8 +7,8 @@ from contextlib import ExitStack
 import pytest
 from sqlalchemy import func, select
 
-from service import migrate
 from service.areas.models import Area
+from service.bootstrap import prepare_database
 from service.config import Settings
 from service.db import Database
 from service.demo.loader import is_empty, load_demo
@@ -22,7 +22,7 @@ def empty_db(request, tmp_path):
         url = stack.enter_context(spatialite_url(tmp_path) if request.param == "spatialite" else postgis_url())
         db = Database.from_settings(Settings(database_url=url))
         stack.callback(db.dispose)
-        migrate.upgrade(db.engine)
+        prepare_database(db)
         yield db
 
 

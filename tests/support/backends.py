@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from service import migrate
 from service.app import create_app
+from service.bootstrap import prepare_database
 from service.config import Settings
 from service.db import Database
 from service.demo.loader import load_demo
@@ -55,10 +55,11 @@ def start_backend(name: str, stack: ExitStack, tmp_dir) -> Backend:
         database_url=url,
         demo_password=DEMO_PASSWORD,
         secret_key="test-secret-key-0123456789abcdef" * 2,
+        sla_tick_seconds=0.2,
     )
     db = Database.from_settings(settings)
     stack.callback(db.dispose)
-    migrate.upgrade(db.engine)
+    prepare_database(db)
     with db.transaction() as session:
         load_demo(session, demo_dir=settings.demo_dir, password=DEMO_PASSWORD)
     clock = TestClock()

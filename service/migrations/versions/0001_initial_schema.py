@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 19:54:15.813060
+
 """
 
 from __future__ import annotations

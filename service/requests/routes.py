@@ -1,0 +1,426 @@
+"""``/api/v1/requests``, ``/categories``, ``/track``, ``/stats`` and ``/joint-meetings``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from service.auth.deps import OptionalUser, require_roles
+from service.auth.models import Role, User
+from service.common.geojson import feature
+from service.common.params import BBoxParam
+from service.common.problems import Problem
+from service.common.spatial import intersects
+from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
+from service.requests import access
+from service.requests.assignment import nearest_volunteers, open_loads
+from service.requests.intake import IntakeError, NewRequest, create_request, find_by_idempotency_key
+from service.requests.models import (
+    Channel,
+    DuplicateSuggestion,
+    HandlingLevel,
+    JointMeetingItem,
+    RequestCategory,
+    RequestEvent,
+    ServiceRequest,
+    Status,
+    WarningLevel,
+)
+from service.requests.schemas import RequestIn, TransitionIn
+from service.requests.stats import compute_stats
+from service.requests.taxonomy import GROUP_LABELS
+from service.requests.views import public_status, request_dict
+from service.requests.workflow import Actor, TransitionError, TransitionInput, apply_transition
+
+router = APIRouter(prefix="/api/v1", tags=["requests"])
+
+_VIEWERS = (Role.DISPATCHER, Role.GRID_WORKER, Role.PLANNER, Role.ADMIN, Role.DEPARTMENT, Role.VOLUNTEER, Role.RESIDENT)
+Viewer = Annotated[User, Depends(require_roles(*_VIEWERS))]
+Staff = Annotated[User, Depends(require_roles(Role.DISPATCHER, Role.GRID_WORKER, Role.PLANNER, Role.ADMIN))]
+Dispatching = Annotated[User, Depends(require_roles(Role.DISPATCHER, Role.GRID_WORKER, Role.ADMIN))]
+Closing = Annotated[User, Depends(require_roles(Role.DISPATCHER, Role.ADMIN))]
+
+
+# -- categories --------------------------------------------------------------------------
+
+
+@router.get("/categories", tags=["requests"], summary="The request category taxonomy, by group")
+def categories(session: ReadSession) -> list[dict[str, Any]]:
+    rows = session.scalars(select(RequestCategory).where(RequestCategory.active.is_(True)).order_by(RequestCategory.id))
+    groups: dict[str, dict[str, Any]] = {}
+    for c in rows:
+        zh, en = GROUP_LABELS[c.group]
+        group = groups.setdefault(c.group.value, {"group": c.group.value, "name_zh": zh, "name_en": en, "kinds": []})
+        group["kinds"].append(
+            {
+                "code": c.code,
+                "name_zh": c.name_zh,
+                "name_en": c.name_en,
+                "severity": c.severity,
+                "skill": c.skill,
+                "department_code": c.department_code,
+                "default_scope": c.default_scope.value,
+                "default_level": c.default_level.value,
+                "resolve_hours": c.resolve_hours,
+                "keywords": c.keywords,
+                "attributes": c.attributes,
+            }
+        )
+    return list(groups.values())
+
+
+# -- intake ------------------------------------------------------------------------------
+
+
+def _load(session: Session, request_id: int) -> ServiceRequest:
+    req = session.get(ServiceRequest, request_id)
+    if req is None:
+        raise Problem(404, f"no request with id {request_id}", field="request_id")
+    return req
+
+
+def _created_body(session: Session, req: ServiceRequest) -> dict[str, Any]:
+    body = request_dict(req, full_reporter=True)
+    body["duplicates"] = _duplicates(session, req)
+    return body
+
+
+@router.post("/requests", status_code=201, summary="Raise a request (residents, or staff entering a call)")
+def raise_request(
+    body: RequestIn,
+    response: Response,
+    session: WriteSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    user: OptionalUser,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=200, description="retries with the same key return the same request")
+    ] = None,
+) -> dict[str, Any]:
+    """Assigns the grid (point in polygon, same rules as ``grids/locate``), the building, the grid
+    worker on duty and the nearest available volunteer by walking distance, suggests duplicates and
+    sets the deadlines, all in one transaction."""
+    data = NewRequest(**body.model_dump())
+    if idempotency_key:
+        existing = find_by_idempotency_key(session, idempotency_key)
+        if existing is not None:
+            return _replay(session, existing, data, response)
+    reporter = user if user is not None and user.role is Role.RESIDENT else None
+    try:
+        req = create_request(
+            session, data=data, settings=settings, now=clock(), reporter=reporter, idempotency_key=idempotency_key
+        )
+        session.commit()
+    except IntakeError as exc:
+        raise Problem(exc.status, str(exc), field=exc.field) from None
+    except IntegrityError:
+        session.rollback()
+        existing = find_by_idempotency_key(session, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _replay(session, existing, data, response)
+    return _created_body(session, req)
+
+
+def _replay(session: Session, existing: ServiceRequest, data: NewRequest, response: Response) -> dict[str, Any]:
+    if existing.idempotency_fingerprint != data.fingerprint():
+        raise Problem(
+            422, "this Idempotency-Key was already used with a different request body", field="Idempotency-Key"
+        )
+    response.headers["Idempotent-Replayed"] = "true"
+    return _created_body(session, existing)
+
+
+# -- reading -----------------------------------------------------------------------------
+
+
+@router.get("/requests", summary="Requests visible to the caller, filtered")
+def list_requests(
+    session: ReadSession,
+    user: Viewer,
+    bbox: BBoxParam,
+    status: Annotated[list[Status] | None, Query()] = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    channel: Channel | None = None,
+    warning_level: WarningLevel | None = None,
+    level: HandlingLevel | None = None,
+    grid_id: Annotated[int | None, Query(ge=1)] = None,
+    community_id: Annotated[int | None, Query(ge=1)] = None,
+    unassigned: bool = Query(False, description="only requests outside every grid (the unassigned queue)"),
+    format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    query = select(ServiceRequest).where(access.visible(session, user))
+    if status:
+        query = query.where(ServiceRequest.status.in_(status))
+    if category:
+        query = query.join(RequestCategory).where(RequestCategory.code == category)
+    for column, value in (
+        (ServiceRequest.channel, channel),
+        (ServiceRequest.warning_level, warning_level),
+        (ServiceRequest.level, level),
+        (ServiceRequest.grid_id, grid_id),
+        (ServiceRequest.community_id, community_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if unassigned:
+        query = query.where(ServiceRequest.grid_id.is_(None))
+    if bbox is not None:
+        query = query.where(intersects(session, ServiceRequest.location, bbox.polygon()))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(ServiceRequest.id.desc()).limit(limit).offset(offset)).all()
+    items = [request_dict(r, full_reporter=access.full_reporter(session, user, r)) for r in rows]
+    if format == "geojson":
+        return {
+            "type": "FeatureCollection",
+            "numberMatched": total,
+            "features": [feature(i["id"], r.location, i) for i, r in zip(items, rows, strict=True)],
+        }
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def _duplicates(session: Session, req: ServiceRequest) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(DuplicateSuggestion, ServiceRequest)
+        .join(ServiceRequest, ServiceRequest.id == DuplicateSuggestion.candidate_id)
+        .where(DuplicateSuggestion.request_id == req.id)
+        .order_by(DuplicateSuggestion.distance_m)
+    ).all()
+    return [
+        {"request_id": other.id, "status": other.status.value, "distance_m": s.distance_m, "hours_apart": s.hours_apart}
+        for s, other in rows
+    ]
+
+
+def _trail(session: Session, req: ServiceRequest, *, with_actors: bool) -> list[dict[str, Any]]:
+    events = session.scalars(select(RequestEvent).where(RequestEvent.request_id == req.id).order_by(RequestEvent.id))
+    return [
+        {
+            "action": e.action,
+            "from": e.from_status,
+            "to": e.to_status,
+            "at": e.at.isoformat(),
+            "actor": e.actor if with_actors else None,
+            "note": e.note if with_actors else None,
+            "data": e.data if with_actors else {},
+        }
+        for e in events
+    ]
+
+
+@router.get("/requests/{request_id}", summary="One request with its audit trail and duplicate suggestions")
+def get_request(request_id: int, session: ReadSession, user: Viewer) -> dict[str, Any]:
+    req = _load(session, request_id)
+    if not access.can_view(session, user, req):
+        raise Problem(403, "you may not see this request")
+    body = request_dict(req, full_reporter=access.full_reporter(session, user, req))
+    body["trail"] = _trail(session, req, with_actors=True)
+    body["duplicates"] = _duplicates(session, req)
+    return body
+
+
+@router.get("/requests/{request_id}/volunteers", summary="Volunteers to dispatch, nearest by walking first")
+def dispatch_candidates(
+    request_id: int,
+    session: ReadSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    _user: Dispatching,
+    any_skill: bool = Query(False, description="include volunteers without the category's skill"),
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[dict[str, Any]]:
+    req = _load(session, request_id)
+    from geoalchemy2.shape import to_shape
+
+    p = to_shape(req.location)
+    ranked = nearest_volunteers(
+        session,
+        lon=p.x,
+        lat=p.y,
+        skill="general" if any_skill else req.category.skill,
+        now=clock(),
+        max_open_cases=10**6,
+        max_age_minutes=settings.volunteer_position_max_age_minutes,
+        max_snap_m=settings.max_snap_distance_m,
+    )
+    loads = open_loads(session)
+    return [
+        {
+            "volunteer_id": r.volunteer.id,
+            "name_zh": r.volunteer.name_zh,
+            "name_en": r.volunteer.name_en,
+            "skills": r.volunteer.skills,
+            "team_zh": r.volunteer.team_zh,
+            "walk_m": round(r.walk_m, 1),
+            "walk_minutes": round(r.minutes(settings.walking_speed_mps), 1),
+            "method": r.method,
+            "open_cases": loads.get(r.volunteer.id, 0),
+            "available": loads.get(r.volunteer.id, 0) < settings.volunteer_max_open_cases,
+        }
+        for r in ranked[:limit]
+    ]
+
+
+@router.get("/track/{tracking_code}", tags=["requests"], summary="A request's status by its tracking code (public)")
+def track(tracking_code: str, session: ReadSession) -> dict[str, Any]:
+    req = session.scalar(select(ServiceRequest).where(ServiceRequest.tracking_code == tracking_code.upper()))
+    if req is None:
+        raise Problem(404, "no request with this tracking code", field="tracking_code")
+    body = public_status(req)
+    body["id"] = req.id
+    body["trail"] = _trail(session, req, with_actors=False)
+    body["can_evaluate"] = req.status in (Status.RESOLVED, Status.VERIFIED)
+    body["can_reopen"] = req.status in (Status.RESOLVED, Status.VERIFIED) or (
+        req.status in (Status.EVALUATED, Status.CLOSED) and (req.satisfaction or 5) <= 2
+    )
+    return body
+
+
+# -- transitions -------------------------------------------------------------------------
+
+
+@router.post("/requests/{request_id}/transitions", summary="Move a request through the closed loop")
+def transition(
+    request_id: int,
+    body: TransitionIn,
+    session: WriteSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    user: OptionalUser,
+    if_match: Annotated[str | None, Header(max_length=40)] = None,
+) -> dict[str, Any]:
+    """Every action is role-checked; an illegal transition or a stale ``version`` gets 409; every
+    transition is stored in the audit trail with actor, time, from, to and note."""
+    req = _load(session, request_id)
+    is_reporter = (user is not None and req.reporter_user_id == user.id) or (
+        body.tracking_code is not None and body.tracking_code.upper() == req.tracking_code
+    )
+    if user is None and not is_reporter:
+        raise Problem(401, "sign in, or give the tracking_code of your request", headers={"WWW-Authenticate": "Bearer"})
+    version = body.version
+    if if_match:
+        try:
+            version = int(if_match.strip().strip("W/").strip('"'))
+        except ValueError:
+            raise Problem(422, 'If-Match must be the request\'s version, e.g. "3"', field="If-Match") from None
+    data = TransitionInput(**(body.model_dump(exclude={"tracking_code"}) | {"version": version}))
+    try:
+        apply_transition(
+            session, req=req, data=data, actor=Actor(user, is_reporter=is_reporter), now=clock(), settings=settings
+        )
+        session.commit()
+    except TransitionError as exc:
+        session.rollback()
+        raise Problem(exc.status, str(exc), field=exc.field) from None
+    except StaleDataError:
+        session.rollback()
+        current = session.get(ServiceRequest, request_id)
+        raise Problem(
+            409,
+            "the request changed meanwhile; reload it and try again",
+            field="version",
+            current_version=current.version if current else None,
+        ) from None
+    out = request_dict(req, full_reporter=access.full_reporter(session, user, req))
+    out["can_reopen"] = req.status is Status.EVALUATED and (req.satisfaction or 5) <= 2
+    return out
+
+
+# -- KPIs and the joint meeting ----------------------------------------------------------
+
+
+def _parse_time(value: str | None, field: str, default: datetime) -> datetime:
+    if value is None:
+        return default
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Problem(422, f"{field} must be an ISO 8601 date or datetime", field=field) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@router.get("/stats", summary="KPIs: closure and on-time rates, response times, satisfaction, counts")
+def stats(
+    session: ReadSession,
+    clock: ClockDep,
+    _user: Staff,
+    start: Annotated[str | None, Query(max_length=40, description="ISO date/datetime; default 30 days ago")] = None,
+    end: Annotated[str | None, Query(max_length=40, description="ISO date/datetime; default now")] = None,
+    grid_id: Annotated[int | None, Query(ge=1)] = None,
+    community_id: Annotated[int | None, Query(ge=1)] = None,
+    group_by: Annotated[str | None, Query(pattern="^(grid|community)$")] = None,
+) -> dict[str, Any]:
+    now = clock()
+    end_at = _parse_time(end, "end", now)
+    start_at = _parse_time(start, "start", end_at - timedelta(days=30))
+    if start_at >= end_at:
+        raise Problem(422, "start must be before end", field="start")
+    overall = compute_stats(session, start=start_at, end=end_at, now=now, grid_id=grid_id, community_id=community_id)
+    if group_by is None:
+        return overall
+    column = ServiceRequest.grid_id if group_by == "grid" else ServiceRequest.community_id
+    keys = session.scalars(
+        select(column)
+        .where(ServiceRequest.reported_at >= start_at, ServiceRequest.reported_at < end_at, column.is_not(None))
+        .distinct()
+    )
+    groups = [
+        compute_stats(
+            session,
+            start=start_at,
+            end=end_at,
+            now=now,
+            **{f"{group_by}_id": key, **({"grid_id": grid_id} if group_by == "community" else {})},
+        )
+        for key in sorted(keys)
+    ]
+    return overall | {"groups": groups}
+
+
+@router.get("/joint-meetings", summary="Cases at township level or above, tracked until closed (销号)")
+def joint_meetings(session: ReadSession, _user: Staff, open_only: bool = True) -> list[dict[str, Any]]:
+    query = select(JointMeetingItem, ServiceRequest).join(ServiceRequest).order_by(JointMeetingItem.id)
+    if open_only:
+        query = query.where(JointMeetingItem.closed_at.is_(None))
+    return [
+        {
+            "id": item.id,
+            "request_id": req.id,
+            "level": item.level.value,
+            "opened_at": item.opened_at.isoformat(),
+            "closed_at": item.closed_at.isoformat() if item.closed_at else None,
+            "request_status": req.status.value,
+            "category": req.category.code,
+            "warning_level": req.warning_level.value,
+        }
+        for item, req in session.execute(query)
+    ]
+
+
+@router.post("/joint-meetings/{item_id}/close", summary="Close (销号) a joint-meeting item once its case is done")
+def close_joint_meeting(
+    item_id: int,
+    session: WriteSession,
+    clock: ClockDep,
+    user: Closing,
+    note: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    item = session.get(JointMeetingItem, item_id)
+    if item is None:
+        raise Problem(404, f"no joint-meeting item {item_id}", field="item_id")
+    req = session.get(ServiceRequest, item.request_id)
+    if item.closed_at is not None:
+        raise Problem(409, "this item is already closed", field="item_id")
+    if req.status not in (Status.VERIFIED, Status.EVALUATED, Status.CLOSED, Status.REJECTED, Status.MERGED):
+        raise Problem(409, f"its case is still {req.status.value}; close the case first", field="item_id")
+    item.closed_at, item.closed_by, item.note = clock(), user.username, note
+    session.commit()
+    return {"id": item.id, "closed_at": item.closed_at.isoformat(), "closed_by": item.closed_by}

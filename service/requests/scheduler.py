@@ -1,0 +1,129 @@
+"""Applying deadlines: breaches, escalation, warning colours and auto-close, from data in the database.
+
+Deadlines are columns, not timers, so a restart loses none. ``apply_deadlines`` runs on every
+worker every few seconds; each change is a short transaction guarded by the request's version
+(SQLAlchemy ``version_id_col``), so when two workers race only one update lands and the other
+sees a stale row and skips it: a breach escalates a case exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm.exc import StaleDataError
+
+from service.config import Settings
+from service.db import Database
+from service.requests import sla
+from service.requests.models import OPEN_STATUSES, ServiceRequest, Status
+from service.requests.workflow import escalate_to, record, refresh_warning
+
+log = logging.getLogger("neighborgrid.scheduler")
+
+_BREACH_FLAGS = {"response": "response_breached", "onsite": "onsite_breached", "resolve": "resolve_breached"}
+
+
+@dataclass
+class TickResult:
+    breaches: int = 0
+    recoloured: int = 0
+    closed: int = 0
+    conflicts: int = 0
+
+
+def apply_deadlines(db: Database, *, now: datetime, settings: Settings) -> TickResult:
+    result = TickResult()
+    with db.reader() as session:
+        open_ids = list(session.scalars(select(ServiceRequest.id).where(ServiceRequest.status.in_(OPEN_STATUSES))))
+        cutoff = now - timedelta(days=settings.auto_close_after_days)
+        stale_done = list(
+            session.scalars(
+                select(ServiceRequest.id).where(
+                    or_(
+                        (ServiceRequest.status == Status.VERIFIED) & (ServiceRequest.verified_at <= cutoff),
+                        (ServiceRequest.status == Status.EVALUATED) & (ServiceRequest.evaluated_at <= cutoff),
+                    )
+                )
+            )
+        )
+    for request_id in open_ids:
+        _guarded(db, request_id, result, lambda s, req: _apply_open(s, req, now, result))
+    for request_id in stale_done:
+        _guarded(db, request_id, result, lambda s, req: _auto_close(s, req, now, result))
+    return result
+
+
+def _guarded(db: Database, request_id: int, result: TickResult, change: Callable) -> None:
+    try:
+        with db.transaction() as session:
+            req = session.get(ServiceRequest, request_id)
+            if req is not None:
+                change(session, req)
+    except StaleDataError:
+        result.conflicts += 1  # another worker changed it first; the next tick sees its result
+
+
+def _apply_open(session, req: ServiceRequest, now: datetime, result: TickResult) -> None:
+    if req.status not in OPEN_STATUSES:
+        return
+    new = [name for name in sla.breached(sla.clock_of(req), now) if not getattr(req, _BREACH_FLAGS[name])]
+    recoloured = refresh_warning(req, now)
+    if not new and not recoloured:
+        return
+    req.updated_at = now
+    if new:
+        before_level = req.level
+        for name in new:
+            setattr(req, _BREACH_FLAGS[name], True)
+            escalate_to(session, req, req.level.up(), now)
+        result.breaches += len(new)
+        record(
+            session,
+            req,
+            action="breach",
+            before=req.status,
+            actor=None,
+            now=now,
+            note="deadline passed: " + ", ".join(new),
+            data={"breached": new, "from_level": before_level.value, "to_level": req.level.value},
+        )
+    else:
+        result.recoloured += 1
+        record(
+            session,
+            req,
+            action="recolour",
+            before=req.status,
+            actor=None,
+            now=now,
+            data={"warning_level": req.warning_level.value},
+        )
+    session.flush()
+
+
+def _auto_close(session, req: ServiceRequest, now: datetime, result: TickResult) -> None:
+    if req.status not in (Status.VERIFIED, Status.EVALUATED):
+        return
+    before = req.status
+    req.status = Status.CLOSED
+    req.closed_at = now
+    req.updated_at = now
+    record(session, req, action="close", before=before, actor=None, now=now, note="closed automatically")
+    result.closed += 1
+
+
+async def run_forever(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
+    """The in-service scheduler loop (one per worker process)."""
+    while True:
+        await asyncio.sleep(settings.sla_tick_seconds)
+        try:
+            await asyncio.to_thread(apply_deadlines, db, now=clock(), settings=settings)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # keep the loop alive: the next tick retries from the database
+            log.exception("deadline tick failed")

@@ -1,0 +1,159 @@
+"""How requests are shown: full for those who handle them, masked for everyone else.
+
+The reporter's name and phone are shown only to dispatchers, admins and the grid worker assigned
+to the case; elsewhere the phone is masked (138****5678) and the name hidden.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2.shape import to_shape
+
+from service.auth.models import Role, User
+from service.requests.models import ServiceRequest
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """``13812345678`` -> ``138****5678``; short numbers keep only their last two digits."""
+    if not phone:
+        return None
+    digits = [c for c in phone if c.isdigit()]
+    if len(digits) >= 7:
+        return "".join(digits[:3]) + "****" + "".join(digits[-4:])
+    return "*" * max(len(digits) - 2, 1) + "".join(digits[-2:])
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def lonlat(req: ServiceRequest) -> tuple[float, float]:
+    p = to_shape(req.location)
+    return round(p.x, 7), round(p.y, 7)
+
+
+def event_payload(req: ServiceRequest, *, action: str) -> dict[str, Any]:
+    """What the live map needs to draw and recolour a marker; no personal data."""
+    lon, lat = lonlat(req)
+    return {
+        "id": req.id,
+        "action": action,
+        "status": req.status.value,
+        "warning_level": req.warning_level.value,
+        "level": req.level.value,
+        "category": req.category.code if req.category else None,
+        "channel": req.channel.value,
+        "lon": lon,
+        "lat": lat,
+        "grid_id": req.grid_id,
+        "volunteer_id": req.volunteer_id,
+        "version": req.version,
+        "due_response_at": _iso(req.due_response_at),
+        "due_onsite_at": _iso(req.due_onsite_at),
+        "due_resolve_at": _iso(req.due_resolve_at),
+    }
+
+
+def sees_reporter(user: User | None, req: ServiceRequest, *, worker_user_id: int | None) -> bool:
+    """Dispatchers, admins and the assigned grid worker see who reported the case."""
+    if user is None:
+        return False
+    if user.role in (Role.DISPATCHER, Role.ADMIN):
+        return True
+    return user.role is Role.GRID_WORKER and worker_user_id is not None and worker_user_id == user.id
+
+
+def request_dict(req: ServiceRequest, *, full_reporter: bool) -> dict[str, Any]:
+    lon, lat = lonlat(req)
+    return {
+        "id": req.id,
+        "tracking_code": req.tracking_code,
+        "version": req.version,
+        "status": req.status.value,
+        "category": req.category.code,
+        "category_name_zh": req.category.name_zh,
+        "category_name_en": req.category.name_en,
+        "description": req.description,
+        "channel": req.channel.value,
+        "attributes": req.attributes or {},
+        "warning_level": req.warning_level.value,
+        "level": req.level.value,
+        "scope": req.scope.value,
+        "households_affected": req.households_affected,
+        "lon": lon,
+        "lat": lat,
+        "raw": {"lon": req.raw_lon, "lat": req.raw_lat, "coord_type": req.raw_coord_type},
+        "grid_id": req.grid_id,
+        "outside_coverage": req.outside_coverage,
+        "grid_distance_m": req.grid_distance_m,
+        "community_id": req.community_id,
+        "compound_id": req.compound_id,
+        "building_id": req.building_id,
+        "grid_worker_id": req.grid_worker_id,
+        "volunteer_id": req.volunteer_id,
+        "volunteer_walk_m": req.volunteer_walk_m,
+        "assignment_method": req.assignment_method,
+        "department_id": req.department_id,
+        "department_status": req.department_status.value if req.department_status else None,
+        "duplicate_of": req.duplicate_of_id,
+        "reporter_name": req.reporter_name if full_reporter else None,
+        "reporter_phone": req.reporter_phone if full_reporter else mask_phone(req.reporter_phone),
+        "reported_at": _iso(req.reported_at),
+        "due_response_at": _iso(req.due_response_at),
+        "due_onsite_at": _iso(req.due_onsite_at),
+        "due_resolve_at": _iso(req.due_resolve_at),
+        "accepted_at": _iso(req.accepted_at),
+        "dispatched_at": _iso(req.dispatched_at),
+        "on_site_at": _iso(req.on_site_at),
+        "resolved_at": _iso(req.resolved_at),
+        "verified_at": _iso(req.verified_at),
+        "evaluated_at": _iso(req.evaluated_at),
+        "closed_at": _iso(req.closed_at),
+        "breached": [
+            name
+            for name, flag in (
+                ("response", req.response_breached),
+                ("onsite", req.onsite_breached),
+                ("resolve", req.resolve_breached),
+            )
+            if flag
+        ],
+        "reopen_count": req.reopen_count,
+        "satisfaction": req.satisfaction,
+        "evaluation_comment": req.evaluation_comment,
+    }
+
+
+def public_status(req: ServiceRequest) -> dict[str, Any]:
+    """The resident's tracking page: progress and deadlines, nothing about other people."""
+    d = request_dict(req, full_reporter=False)
+    keep = (
+        "tracking_code",
+        "version",
+        "status",
+        "category",
+        "category_name_zh",
+        "category_name_en",
+        "description",
+        "warning_level",
+        "level",
+        "lon",
+        "lat",
+        "reported_at",
+        "due_response_at",
+        "due_onsite_at",
+        "due_resolve_at",
+        "accepted_at",
+        "dispatched_at",
+        "on_site_at",
+        "resolved_at",
+        "verified_at",
+        "evaluated_at",
+        "closed_at",
+        "satisfaction",
+        "evaluation_comment",
+        "reopen_count",
+    )
+    return {k: d[k] for k in keep}
