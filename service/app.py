@@ -92,7 +92,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = database or Database.from_settings(settings)
     app.state.clock = clock or _utcnow
-    app.state.events = EventHub(app.state.db)
+    app.state.events = EventHub(app.state.db, poll_seconds=settings.events_poll_seconds)
     problems.install(app)
 
     for router in (

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     auto_close_after_days: float = Field(default=7, gt=0)
     sla_tick_seconds: float = Field(default=15, gt=0)
     scheduler_enabled: bool = True
+    #: SSE subscribers re-read the outbox at least this often, even without a wake-up.
+    events_poll_seconds: float = Field(default=2.0, gt=0)
     media_dir: Path = Path("./media")
     max_photo_bytes: int = 5 * 1024 * 1024
 

@@ -14,7 +14,7 @@ from service.auth.models import Role
 from service.auth.security import issue_token
 from service.auth.service import AccountError, authenticate, create_user
 from service.common.problems import Problem
-from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
+from service.deps import ReadSession, SettingsDep, WriteSession
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -45,13 +45,12 @@ def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: ReadSession,
     settings: SettingsDep,
-    clock: ClockDep,
 ) -> Token:
     user = authenticate(session, username=form.username, password=form.password)
     if user is None:
         raise Problem(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})
     ttl = timedelta(minutes=settings.token_ttl_minutes)
-    token = issue_token(username=user.username, role=user.role.value, key=settings.signing_key, ttl=ttl, now=clock())
+    token = issue_token(username=user.username, role=user.role.value, key=settings.signing_key, ttl=ttl)
     return Token(access_token=token, expires_in=int(ttl.total_seconds()), role=user.role)
 
 

@@ -39,6 +39,7 @@ class TokenClaims:
 
 
 def issue_token(*, username: str, role: str, key: str, ttl: timedelta, now: datetime | None = None) -> str:
+    """A signed token. Tokens live in real time (the verifier uses the system clock), never app time."""
     now = now or datetime.now(UTC)
     claims = {
         "sub": username,

@@ -52,36 +52,38 @@ def apply_deadlines(db: Database, *, now: datetime, settings: Settings) -> TickR
             )
         )
     for request_id in open_ids:
-        _guarded(db, request_id, result, lambda s, req: _apply_open(s, req, now, result))
+        _guarded(db, request_id, result, lambda s, req: _apply_open(s, req, now))
     for request_id in stale_done:
-        _guarded(db, request_id, result, lambda s, req: _auto_close(s, req, now, result))
+        _guarded(db, request_id, result, lambda s, req: _auto_close(s, req, now))
     return result
 
 
 def _guarded(db: Database, request_id: int, result: TickResult, change: Callable) -> None:
+    """Apply one change in its own transaction; count it only if it committed."""
     try:
         with db.transaction() as session:
             req = session.get(ServiceRequest, request_id)
-            if req is not None:
-                change(session, req)
+            counts = change(session, req) if req is not None else None
     except StaleDataError:
         result.conflicts += 1  # another worker changed it first; the next tick sees its result
-
-
-def _apply_open(session, req: ServiceRequest, now: datetime, result: TickResult) -> None:
-    if req.status not in OPEN_STATUSES:
         return
+    for name, n in (counts or {}).items():
+        setattr(result, name, getattr(result, name) + n)
+
+
+def _apply_open(session, req: ServiceRequest, now: datetime) -> dict[str, int] | None:
+    if req.status not in OPEN_STATUSES:
+        return None
     new = [name for name in sla.breached(sla.clock_of(req), now) if not getattr(req, _BREACH_FLAGS[name])]
     recoloured = refresh_warning(req, now)
     if not new and not recoloured:
-        return
+        return None
     req.updated_at = now
     if new:
         before_level = req.level
         for name in new:
             setattr(req, _BREACH_FLAGS[name], True)
             escalate_to(session, req, req.level.up(), now)
-        result.breaches += len(new)
         record(
             session,
             req,
@@ -92,29 +94,31 @@ def _apply_open(session, req: ServiceRequest, now: datetime, result: TickResult)
             note="deadline passed: " + ", ".join(new),
             data={"breached": new, "from_level": before_level.value, "to_level": req.level.value},
         )
-    else:
-        result.recoloured += 1
-        record(
-            session,
-            req,
-            action="recolour",
-            before=req.status,
-            actor=None,
-            now=now,
-            data={"warning_level": req.warning_level.value},
-        )
+        session.flush()
+        return {"breaches": len(new)}
+    record(
+        session,
+        req,
+        action="recolour",
+        before=req.status,
+        actor=None,
+        now=now,
+        data={"warning_level": req.warning_level.value},
+    )
     session.flush()
+    return {"recoloured": 1}
 
 
-def _auto_close(session, req: ServiceRequest, now: datetime, result: TickResult) -> None:
+def _auto_close(session, req: ServiceRequest, now: datetime) -> dict[str, int] | None:
     if req.status not in (Status.VERIFIED, Status.EVALUATED):
-        return
+        return None
     before = req.status
     req.status = Status.CLOSED
     req.closed_at = now
     req.updated_at = now
     record(session, req, action="close", before=before, actor=None, now=now, note="closed automatically")
-    result.closed += 1
+    session.flush()
+    return {"closed": 1}
 
 
 async def run_forever(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:

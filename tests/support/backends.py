@@ -49,23 +49,36 @@ class Backend:
         return self._tokens[username]
 
 
-def start_backend(name: str, stack: ExitStack, tmp_dir) -> Backend:
+def make_settings(url: str, **overrides) -> Settings:
+    values = {
+        "database_url": url,
+        "demo_password": DEMO_PASSWORD,
+        "secret_key": "test-secret-key-0123456789abcdef" * 2,
+        "sla_tick_seconds": 0.2,
+        "events_poll_seconds": 3.0,
+    }
+    return Settings(**(values | overrides))
+
+
+def serve(stack: ExitStack, settings: Settings, db: Database, clock: TestClock) -> str:
+    """Serve an app on ``db`` until the stack closes; returns its base URL."""
+    server = ServerThread(create_app(settings, database=db, clock=clock)).start()
+    stack.callback(server.stop)
+    return server.base_url
+
+
+def start_backend(name: str, stack: ExitStack, tmp_dir, **overrides) -> Backend:
+    """A fresh database of kind ``name`` with the demo loaded, served over HTTP."""
     url = stack.enter_context(spatialite_url(tmp_dir) if name == "spatialite" else postgis_url())
-    settings = Settings(
-        database_url=url,
-        demo_password=DEMO_PASSWORD,
-        secret_key="test-secret-key-0123456789abcdef" * 2,
-        sla_tick_seconds=0.2,
-    )
+    settings = make_settings(url, **overrides)
     db = Database.from_settings(settings)
     stack.callback(db.dispose)
     prepare_database(db)
     with db.transaction() as session:
         load_demo(session, demo_dir=settings.demo_dir, password=DEMO_PASSWORD)
     clock = TestClock()
-    server = ServerThread(create_app(settings, database=db, clock=clock)).start()
-    stack.callback(server.stop)
-    return Backend(name=name, settings=settings, db=db, base_url=server.base_url, clock=clock)
+    base_url = serve(stack, settings, db, clock)
+    return Backend(name=name, settings=settings, db=db, base_url=base_url, clock=clock)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -75,6 +88,14 @@ def backend(request, tmp_path_factory) -> Iterator[Backend]:
         b = start_backend(request.param, stack, tmp_path_factory.mktemp(request.param))
         yield b
         b.clock.reset()
+
+
+@pytest.fixture(params=BACKENDS)
+def private_backend(request, tmp_path) -> Iterator[Backend]:
+    """Like ``backend`` but a database of the test's own, with the in-app scheduler off, for tests
+    that move time for every request or restart the app."""
+    with ExitStack() as stack:
+        yield start_backend(request.param, stack, tmp_path, scheduler_enabled=False)
 
 
 @pytest.fixture
