@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
+from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,10 +29,12 @@ from service.requests.models import (
     JointMeetingItem,
     RequestCategory,
     RequestEvent,
+    RequestPhoto,
     ServiceRequest,
     Status,
     WarningLevel,
 )
+from service.requests.photos import PhotoError, add_photo, photo_path
 from service.requests.schemas import RequestIn, TransitionIn
 from service.requests.stats import compute_stats
 from service.requests.taxonomy import GROUP_LABELS
@@ -332,6 +335,103 @@ def transition(
     out = request_dict(req, full_reporter=access.full_reporter(session, user, req))
     out["can_reopen"] = req.status is Status.EVALUATED and (req.satisfaction or 5) <= 2
     return out
+
+
+# -- photos ------------------------------------------------------------------------------
+
+
+def _may_handle_photos(session: Session, user: User | None, req: ServiceRequest, tracking_code: str | None) -> bool:
+    if tracking_code is not None and tracking_code.upper() == req.tracking_code:
+        return True
+    return user is not None and (
+        req.reporter_user_id == user.id or (user.role is not Role.RESIDENT and access.can_view(session, user, req))
+    )
+
+
+@router.post("/requests/{request_id}/photos", status_code=201, summary="Attach a photo (JPEG, PNG or WebP)")
+async def upload_photo(
+    request_id: int,
+    session: WriteSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    user: OptionalUser,
+    file: Annotated[UploadFile, File(description="the photo")],
+    stage: Annotated[str, Form(max_length=20)] = "report",
+    tracking_code: Annotated[str | None, Form(max_length=16)] = None,
+) -> dict[str, Any]:
+    req = _load(session, request_id)
+    if not _may_handle_photos(session, user, req, tracking_code):
+        raise Problem(403 if user else 401, "only the reporter (or its tracking code) and staff may add photos")
+    data = await file.read(settings.max_photo_bytes + 1)
+    try:
+        photo = add_photo(
+            session,
+            req=req,
+            data=data,
+            stage=stage,
+            media_dir=settings.media_dir,
+            max_bytes=settings.max_photo_bytes,
+            now=clock(),
+        )
+        session.commit()
+    except PhotoError as exc:
+        session.rollback()
+        raise Problem(exc.status, str(exc), field=exc.field) from None
+    return {
+        "id": photo.id,
+        "content_type": photo.content_type,
+        "size": photo.size,
+        "sha256": photo.sha256,
+        "stage": photo.stage,
+        "url": f"/api/v1/requests/{req.id}/photos/{photo.id}",
+    }
+
+
+@router.get("/requests/{request_id}/photos", summary="The photos of a request")
+def list_photos(
+    request_id: int,
+    session: ReadSession,
+    user: OptionalUser,
+    tracking_code: Annotated[str | None, Query(max_length=16)] = None,
+) -> list[dict[str, Any]]:
+    req = _load(session, request_id)
+    if not _may_handle_photos(session, user, req, tracking_code):
+        raise Problem(403 if user else 401, "you may not see this request's photos")
+    rows = session.scalars(select(RequestPhoto).where(RequestPhoto.request_id == req.id).order_by(RequestPhoto.id))
+    return [
+        {
+            "id": p.id,
+            "content_type": p.content_type,
+            "size": p.size,
+            "stage": p.stage,
+            "uploaded_at": p.uploaded_at.isoformat(),
+            "url": f"/api/v1/requests/{req.id}/photos/{p.id}",
+        }
+        for p in rows
+    ]
+
+
+@router.get(
+    "/requests/{request_id}/photos/{photo_id}",
+    summary="One photo's bytes",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
+)
+def get_photo(
+    request_id: int,
+    photo_id: int,
+    session: ReadSession,
+    settings: SettingsDep,
+    user: OptionalUser,
+    tracking_code: Annotated[str | None, Query(max_length=16)] = None,
+) -> FileResponse:
+    req = _load(session, request_id)
+    if not _may_handle_photos(session, user, req, tracking_code):
+        raise Problem(403 if user else 401, "you may not see this request's photos")
+    photo = session.get(RequestPhoto, photo_id)
+    if photo is None or photo.request_id != req.id or not photo_path(settings.media_dir, photo).exists():
+        raise Problem(404, f"no photo {photo_id} on request {request_id}", field="photo_id")
+    return FileResponse(photo_path(settings.media_dir, photo), media_type=photo.content_type)
 
 
 # -- KPIs and the joint meeting ----------------------------------------------------------

@@ -70,7 +70,7 @@ def serve(stack: ExitStack, settings: Settings, db: Database, clock: TestClock) 
 def start_backend(name: str, stack: ExitStack, tmp_dir, **overrides) -> Backend:
     """A fresh database of kind ``name`` with the demo loaded, served over HTTP."""
     url = stack.enter_context(spatialite_url(tmp_dir) if name == "spatialite" else postgis_url())
-    settings = make_settings(url, **overrides)
+    settings = make_settings(url, **({"media_dir": tmp_dir / "media"} | overrides))
     db = Database.from_settings(settings)
     stack.callback(db.dispose)
     prepare_database(db)
