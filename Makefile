@@ -14,7 +14,7 @@ run: setup db demo
 	@echo ""
 	@echo "neighborgrid demo:   http://$(HOST):$(PORT)/"
 	@echo "API docs:            http://$(HOST):$(PORT)/docs"
-	@echo "demo logins (demo only!): admin, dispatcher, planner, volunteer1, gridworker1, resident1"
+	@echo "demo logins (demo only!): admin, dispatcher, planner, volunteer1, gridworker1, resident1, dept_zjj"
 	@echo "                     password: $$NEIGHBORGRID_DEMO_PASSWORD"
 	@echo ""
 	$(BIN)/neighborgrid serve --host $(HOST) --port $(PORT)
