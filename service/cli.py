@@ -93,14 +93,7 @@ def load_demo_cmd(
     prepare_database(db)
     try:
         with rich_progress() as progress, db.transaction() as session:
-            counts = load_demo(
-                session,
-                demo_dir=demo_dir or settings.demo_dir,
-                password=settings.demo_password,
-                replace=replace,
-                progress=progress,
-                grid_code_pattern=settings.grid_code_pattern,
-            )
+            counts = load_demo(session, settings=settings, demo_dir=demo_dir, replace=replace, progress=progress)
     except DemoAlreadyLoaded as exc:
         if if_empty:
             console.print("demo data already loaded; leaving it as it is")
@@ -114,6 +107,26 @@ def load_demo_cmd(
         db.dispose()
     console.print("loaded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     console.print(f"demo accounts ({', '.join(DEMO_USERS)}) use the password from NEIGHBORGRID_DEMO_PASSWORD")
+
+
+circles_app = typer.Typer(help="Service circles (5/10/15-minute walking areas).", no_args_is_help=True)
+app.add_typer(circles_app, name="circles")
+
+
+@circles_app.command("rebuild")
+def circles_rebuild() -> None:
+    """Rebuild every station's service circles on the current street network."""
+    from service.stations.circles import rebuild_all_circles
+
+    settings = get_settings()
+    db = _database(settings)
+    prepare_database(db)
+    try:
+        with rich_progress() as progress, db.transaction() as session:
+            done = rebuild_all_circles(session, settings=settings, progress=progress)
+    finally:
+        db.dispose()
+    console.print(f"rebuilt the circles of {done} stations")
 
 
 @app.command("create-user")

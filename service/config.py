@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     media_dir: Path = Path("./media")
     max_photo_bytes: int = 5 * 1024 * 1024
 
+    # Service circles: the 5/10/15-minute life circles of GB 50180-2018.
+    circle_minutes: tuple[int, ...] = (5, 10, 15)
+    circle_corridor_m: float = Field(default=30.0, gt=0)
+    circle_fill_holes_m2: float = Field(default=20_000.0, ge=0)
+    siting_max_candidates: int = Field(default=2000, ge=1)
+    siting_time_limit_s: float = Field(default=30.0, gt=0)
+
     demo_dir: Path = PROJECT_ROOT / "fixtures" / "demo"
     demo_password: str = "demo-password"
 

@@ -24,7 +24,7 @@ from service.auth.service import create_user, get_user
 from service.buildings.models import Building
 from service.common.progress import NoProgress, Progress
 from service.common.revisions import bump_revision
-from service.config import DEFAULT_GRID_CODE_PATTERN
+from service.config import Settings
 from service.grids.models import Grid, GridLayer, GridWorker, WorkerRole, grid_assignments
 from service.grids.service import check_grid_code
 from service.network.graph import NETWORK_REVISION
@@ -37,7 +37,8 @@ from service.requests.models import (
     RequestPhoto,
     ServiceRequest,
 )
-from service.stations.models import Station, StationType
+from service.stations.circles import rebuild_all_circles
+from service.stations.models import Station, StationCircle, StationType
 from service.volunteers.models import Volunteer
 
 #: username -> (role, display name). ``volunteer1`` and ``gridworker1`` are linked to demo people.
@@ -58,6 +59,7 @@ _DATA_TABLES = (
     JointMeetingItem.__table__,
     RequestEvent.__table__,
     ServiceRequest.__table__,
+    StationCircle.__table__,
     grid_assignments,
     department_pairings,
     Volunteer.__table__,
@@ -109,16 +111,19 @@ def clear(session: Session) -> None:
 def load_demo(
     session: Session,
     *,
-    demo_dir: Path,
-    password: str,
+    settings: Settings,
+    demo_dir: Path | None = None,
     replace: bool = False,
     progress: Progress | None = None,
-    grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN,
 ) -> dict[str, int]:
-    """Load every demo layer; returns counts per layer. Does not commit.
+    """Load every demo layer and build the stations' service circles; returns counts per layer.
+    Does not commit.
 
-    Grid codes are checked against ``grid_code_pattern`` (the deployment's national layout)."""
+    Grid codes are checked against ``settings.grid_code_pattern`` (the deployment's national
+    layout); the demo accounts get ``settings.demo_password``."""
     progress = progress or NoProgress()
+    demo_dir = demo_dir or settings.demo_dir
+    password, grid_code_pattern = settings.demo_password, settings.grid_code_pattern
     if not is_empty(session):
         if not replace:
             raise DemoAlreadyLoaded("the database already holds community data; use --replace to overwrite it")
@@ -138,6 +143,7 @@ def load_demo(
     on_duty = next((v for v in volunteers if v.on_duty and v.position is not None), volunteers[0])
     _create_demo_users(session, password=password, volunteer=on_duty, worker=workers[0])
     session.flush()
+    rebuild_all_circles(session, settings=settings, progress=progress)
     return {
         "areas": len(areas),
         "party_orgs": len(party),

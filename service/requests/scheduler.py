@@ -22,6 +22,7 @@ from service.db import Database
 from service.requests import sla
 from service.requests.models import OPEN_STATUSES, ServiceRequest, Status
 from service.requests.workflow import escalate_to, record, refresh_warning
+from service.stations.circles import refresh_stale_circles
 
 log = logging.getLogger("neighborgrid.scheduler")
 
@@ -122,11 +123,12 @@ def _auto_close(session, req: ServiceRequest, now: datetime) -> dict[str, int] |
 
 
 async def run_forever(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
-    """The in-service scheduler loop (one per worker process)."""
+    """The in-service scheduler loop (one per worker process): deadlines, then stale service circles."""
     while True:
         await asyncio.sleep(settings.sla_tick_seconds)
         try:
             await asyncio.to_thread(apply_deadlines, db, now=clock(), settings=settings)
+            await asyncio.to_thread(refresh_stale_circles, db, settings=settings)
         except asyncio.CancelledError:
             raise
         except Exception:  # keep the loop alive: the next tick retries from the database

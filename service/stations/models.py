@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.orm import Base, NamedMixin, RefMixin, TimestampMixin, enum_type
+from service.orm import Base, NamedMixin, RefMixin, TimestampMixin, UtcDateTime, enum_type
 
 
 class StationType(StrEnum):
@@ -48,3 +49,20 @@ class Station(Base, NamedMixin, RefMixin, TimestampMixin):
     address_zh: Mapped[str | None] = mapped_column(String(300))
     community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     geom: Mapped[WKBElement] = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
+
+
+class StationCircle(Base):
+    """A station's 5/10/15-minute walking area, built on the network of ``network_revision``."""
+
+    __tablename__ = "station_circles"
+    __table_args__ = (UniqueConstraint("station_id", "minutes", name="uq_station_circles_station_minutes"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), index=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    walk_m: Mapped[float] = mapped_column(Float)
+    reached_m: Mapped[float] = mapped_column(Float)  # length of street reached, metres
+    area_m2: Mapped[float] = mapped_column(Float)
+    network_revision: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))

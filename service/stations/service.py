@@ -1,15 +1,22 @@
-"""Station queries."""
+"""Station queries and edits. Edits rebuild the station's circles in the same transaction."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.bbox import BBox
+from service.areas.models import Area, AreaLevel
 from service.common.geojson import feature
+from service.common.locating import locate_row
 from service.common.spatial import intersects
+from service.config import Settings
+from service.events.outbox import publish
+from service.stations.circles import rebuild_station_circles
 from service.stations.models import STATION_TYPE_LABELS, Station, StationType
 
 
@@ -42,3 +49,47 @@ def list_stations(session: Session, *, type_: StationType | None = None, bbox: B
 
 def station_features(stations: list[Station]) -> list[dict]:
     return [feature(s.id, s.geom, station_properties(s)) for s in stations]
+
+
+def _community_at(session: Session, lon: float, lat: float) -> int | None:
+    found, _ = locate_row(
+        session, Area, Area.geom, lon=lon, lat=lat, where=[Area.level == AreaLevel.COMMUNITY], order_by=[Area.code]
+    )
+    return found.id if found else None
+
+
+def save_station(
+    session: Session,
+    *,
+    station: Station | None,
+    fields: dict[str, Any],
+    lonlat: tuple[float, float] | None,
+    settings: Settings,
+) -> Station:
+    """Create (station None) or update a station; moves and new stations get fresh circles."""
+    created = station is None
+    station = station or Station()
+    for key, value in fields.items():
+        setattr(station, key, value)
+    moved = lonlat is not None
+    if moved:
+        station.geom = from_shape(Point(*lonlat), srid=4326)
+        if "community_id" not in fields:
+            station.community_id = _community_at(session, *lonlat)
+    if created:
+        session.add(station)
+    session.flush()
+    if moved or created:
+        rebuild_station_circles(session, station, settings=settings)
+    publish(
+        session,
+        "station.changed",
+        {"id": station.id, "action": "created" if created else "updated", "type": station.type.value},
+    )
+    return station
+
+
+def delete_station(session: Session, *, station: Station) -> None:
+    publish(session, "station.changed", {"id": station.id, "action": "deleted", "type": station.type.value})
+    session.delete(station)
+    session.flush()

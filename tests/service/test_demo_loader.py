@@ -29,7 +29,7 @@ def empty_db(request, tmp_path):
 def test_a_grid_code_outside_the_configured_layout_loads_nothing(empty_db):
     settings = Settings()
     with pytest.raises(GridCodeError, match="does not match"), empty_db.transaction() as session:
-        load_demo(session, demo_dir=settings.demo_dir, password="x" * 12, grid_code_pattern=r"^\d{20}$")
+        load_demo(session, settings=settings.model_copy(update={"grid_code_pattern": r"^\d{20}$"}))
     with empty_db.reader() as session:
         assert is_empty(session)
         assert session.scalar(select(func.count()).select_from(Area)) == 0

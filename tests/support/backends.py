@@ -75,7 +75,7 @@ def start_backend(name: str, stack: ExitStack, tmp_dir, **overrides) -> Backend:
     stack.callback(db.dispose)
     prepare_database(db)
     with db.transaction() as session:
-        load_demo(session, demo_dir=settings.demo_dir, password=DEMO_PASSWORD)
+        load_demo(session, settings=settings)
     clock = TestClock()
     base_url = serve(stack, settings, db, clock)
     return Backend(name=name, settings=settings, db=db, base_url=base_url, clock=clock)

@@ -1,0 +1,233 @@
+"""Import an OpenStreetMap extract: walking network, buildings and stations, in one transaction.
+
+Everything runs in the caller's transaction and nothing commits here, so a failure at any point
+leaves the database as it was. The file is read completely (:func:`read_osm`) before the first
+write, so a corrupt or empty file never touches the database.
+
+* **Street network:** with ``replace_network=True`` (the default) the current network, whatever its
+  origin, is deleted first (edges, then nodes). Otherwise it is kept and the extract's network is
+  added to it. Either way, nodes are ``osm:node/<id>`` and edges ``osm:way/<way id>/<n>`` (the n-th
+  segment of the way): a node or edge whose ref already exists is updated in place, never
+  duplicated. The network revision is bumped, so the cached walking graph is rebuilt.
+* **Buildings** (``osm:way/<id>``, ``osm:relation/<id>``) and **stations** (``osm:node/<id>``…)
+  are upserted by ref: a re-import updates what OSM knows (geometry, name, levels, type, hours,
+  phone…) and keeps what only we know (households, residents, grid, compound, building chair,
+  entrance; a station's community). Households of a new building are unknown: 0.
+* Stations need a ``name_zh``: OSM ``name:zh`` if present, else ``name``, else the type's label.
+* Afterwards the service circles are rebuilt, when the circles module is present.
+
+OSM data is © OpenStreetMap contributors, under the ODbL 1.0: show :data:`OSM_ATTRIBUTION` wherever
+imported data is shown.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
+from sqlalchemy import Column, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from service.buildings.models import Building
+from service.common.progress import NoProgress, Progress
+from service.common.revisions import bump_revision
+from service.config import Settings, get_settings
+from service.network.graph import NETWORK_REVISION
+from service.network.models import StreetEdge, StreetNode
+from service.orm import utcnow
+from service.osm.reader import OsmData, OsmImportError, read_osm
+from service.stations.models import STATION_TYPE_LABELS, Station
+
+OSM_ATTRIBUTION = "Data © OpenStreetMap contributors (ODbL)"
+_CHUNK = 2000
+
+__all__ = ["OSM_ATTRIBUTION", "OsmImportError", "import_osm", "load_osm"]
+
+
+def import_osm(
+    session: Session,
+    *,
+    path: str | Path,
+    progress: Progress | None = None,
+    replace_network: bool = True,
+    settings: Settings | None = None,
+) -> dict[str, int]:
+    """Read ``path`` and load it (:func:`load_osm`); returns counts. Does not commit."""
+    data = read_osm(path, progress=progress)
+    return load_osm(session, data, progress=progress, replace_network=replace_network, settings=settings)
+
+
+def load_osm(
+    session: Session,
+    data: OsmData,
+    *,
+    progress: Progress | None = None,
+    replace_network: bool = True,
+    settings: Settings | None = None,
+) -> dict[str, int]:
+    """Write what :func:`read_osm` read; returns counts per layer. Does not commit."""
+    progress = progress or NoProgress()
+    if replace_network and not data.edges:
+        raise OsmImportError(
+            f"{data.path} holds no walking network; importing it would delete the current one "
+            "(use --keep-network to import its buildings and stations only)"
+        )
+    counts: dict[str, int] = {}
+    if replace_network:
+        counts["street_edges_removed"] = _count(session, StreetEdge)
+        counts["street_nodes_removed"] = _count(session, StreetNode)
+        session.execute(delete(StreetEdge))  # edges first: they reference the nodes
+        session.execute(delete(StreetNode))
+    node_ids, counts["street_nodes"] = _load_nodes(session, data, progress)
+    counts["street_edges"] = _load_edges(session, data, node_ids, progress)
+    if data.edges:
+        bump_revision(session, NETWORK_REVISION)
+    counts["buildings"], counts["buildings_updated"] = _load_buildings(session, data, progress)
+    counts["buildings_skipped"] = data.buildings_dropped
+    counts["stations"], counts["stations_updated"] = _load_stations(session, data, progress)
+    for station_type in sorted({s.station_type for s in data.stations}):
+        counts[f"stations.{station_type.value}"] = sum(s.station_type is station_type for s in data.stations)
+    counts["amenities_unmapped"] = data.unmapped_features
+    session.flush()
+    circles = _rebuild_circles(session, settings or get_settings(), progress)
+    if circles is not None:
+        counts["service_circles"] = circles
+    return counts
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _count(session: Session, model) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _fit(value: str | None, column: Column) -> str | None:
+    """Cut text to the column's length (PostgreSQL refuses longer values; SQLite would keep them)."""
+    limit = getattr(column.type, "length", None)
+    if value is None or limit is None or len(value) <= limit:
+        return value
+    return value[: limit - 1] + "…"
+
+
+def _chunks(rows: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]]:
+    for start in range(0, len(rows), _CHUNK):
+        yield rows[start : start + _CHUNK]
+
+
+def _upsert(
+    session: Session,
+    model,
+    rows: list[dict[str, Any]],
+    advance: Callable[[int], None],
+    *,
+    insert_only: dict[str, Any] | None = None,
+) -> tuple[dict[str, int], int, int]:
+    """Insert rows whose ``ref`` is new, update the others by primary key.
+
+    Returns (ref -> id for every row, inserted, updated). ``insert_only`` adds values to new rows
+    only (e.g. households = 0), so a re-import keeps what was recorded locally."""
+    refs = {row["ref"] for row in rows}
+    existing = {
+        ref: id_
+        for ref, id_ in session.execute(select(model.ref, model.id).where(model.ref.like("osm:%")))
+        if ref in refs
+    }
+    inserts = [row | (insert_only or {}) for row in rows if row["ref"] not in existing]
+    updates = [row | {"id": existing[row["ref"]]} for row in rows if row["ref"] in existing]
+    ids = dict(existing)
+    for chunk in _chunks(inserts):
+        stmt = insert(model).returning(model.id, model.ref, sort_by_parameter_order=True)
+        ids.update((ref, id_) for id_, ref in session.execute(stmt, chunk))
+        advance(len(chunk))
+    for chunk in _chunks(updates):
+        session.execute(update(model), chunk)
+        advance(len(chunk))
+    return ids, len(inserts), len(updates)
+
+
+def _load_nodes(session: Session, data: OsmData, progress: Progress) -> tuple[dict[int, int], int]:
+    advance = progress.task("street nodes", len(data.nodes))
+    rows = [{"ref": n.ref, "geom": from_shape(Point(n.lon, n.lat), srid=4326)} for n in data.nodes]
+    ids, _, _ = _upsert(session, StreetNode, rows, advance)
+    return {n.osm_id: ids[n.ref] for n in data.nodes}, len(rows)
+
+
+def _load_edges(session: Session, data: OsmData, node_ids: dict[int, int], progress: Progress) -> int:
+    advance = progress.task("street edges", len(data.edges))
+    c = StreetEdge.__table__.c
+    rows = [
+        {
+            "ref": e.ref,
+            "u": node_ids[e.u],
+            "v": node_ids[e.v],
+            "length_m": e.length_m,
+            "kind": _fit(e.highway or "street", c.kind),
+            "name_zh": _fit(e.name_zh, c.name_zh),
+            "name_en": _fit(e.name_en, c.name_en),
+            "geom": from_shape(e.geometry, srid=4326),
+        }
+        for e in data.edges
+    ]
+    _upsert(session, StreetEdge, rows, advance)
+    return len(rows)
+
+
+def _load_buildings(session: Session, data: OsmData, progress: Progress) -> tuple[int, int]:
+    advance = progress.task("buildings", len(data.buildings))
+    c = Building.__table__.c
+    rows = [
+        {
+            "ref": b.ref,
+            "number": _fit(b.housenumber, c.number),
+            "name_zh": _fit(b.name_zh, c.name_zh),
+            "name_en": _fit(b.name_en, c.name_en),
+            "floors": b.levels,
+            "geom": from_shape(b.geometry, srid=4326),
+        }
+        for b in data.buildings
+    ]
+    _, _, updated = _upsert(session, Building, rows, advance, insert_only={"households": 0, "residents": 0})
+    return len(rows), updated
+
+
+def _load_stations(session: Session, data: OsmData, progress: Progress) -> tuple[int, int]:
+    advance = progress.task("stations", len(data.stations))
+    c = Station.__table__.c
+    now = utcnow()
+    rows = [
+        {
+            "ref": s.ref,
+            "type": s.station_type,
+            "name_zh": _fit(s.name_zh or STATION_TYPE_LABELS[s.station_type][0], c.name_zh),
+            "name_en": _fit(s.name_en, c.name_en),
+            "opening_hours": _fit(s.opening_hours, c.opening_hours),
+            "contact_phone": _fit(s.phone, c.contact_phone),
+            "capacity": s.capacity,
+            "address_zh": _fit(s.address, c.address_zh),
+            "geom": from_shape(s.point, srid=4326),
+            "updated_at": now,
+        }
+        for s in data.stations
+    ]
+    _, _, updated = _upsert(session, Station, rows, advance, insert_only={"created_at": now})
+    return len(rows), updated
+
+
+def _rebuild_circles(session: Session, settings: Settings, progress: Progress) -> int | None:
+    """Rebuild every station's service circles on the new network, if circles exist yet.
+
+    ``service.stations.circles`` is being written alongside this importer (issue 4); until it
+    lands there is nothing to rebuild, so its absence is not an error. Errors inside it are."""
+    if importlib.util.find_spec("service.stations.circles") is None:
+        return None
+    from service.stations import circles
+
+    rebuild = getattr(circles, "rebuild_all_circles", None)
+    if rebuild is None:
+        return None
+    return rebuild(session, settings=settings, progress=progress)
