@@ -45,6 +45,8 @@ def rich_progress() -> Iterator[RichProgress]:
 
 
 def _database(settings: Settings) -> Database:
+    import service.models  # noqa: F401  (every table, so foreign keys resolve)
+
     return Database.from_settings(settings)
 
 
@@ -180,6 +182,36 @@ def serve(
         log_level="info",
         proxy_headers=False,
     )
+
+
+@app.command("import-osm")
+def import_osm_cmd(
+    file: Annotated[Path, typer.Argument(help="an OpenStreetMap extract (.osm.pbf)")],
+    keep_network: Annotated[
+        bool, typer.Option("--keep-network", help="add to the current street network instead of replacing it")
+    ] = False,
+) -> None:
+    """Import the walking network, buildings and service amenities of an OpenStreetMap extract."""
+    from rich.markup import escape
+
+    from service.osm.importer import OSM_ATTRIBUTION, load_osm
+    from service.osm.reader import OsmImportError, read_osm
+
+    settings = get_settings()
+    db = _database(settings)
+    try:
+        prepare_database(db)
+        with rich_progress() as progress:
+            data = read_osm(file, progress=progress)  # the whole file is read before anything is written
+            with db.transaction() as session:
+                counts = load_osm(session, data, progress=progress, replace_network=not keep_network, settings=settings)
+    except OsmImportError as exc:
+        console.print(f"[red]nothing imported: {escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    console.print("imported: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    console.print(OSM_ATTRIBUTION)
 
 
 def main() -> None:
