@@ -200,9 +200,9 @@ def import_osm_cmd(
     settings = get_settings()
     db = _database(settings)
     try:
-        prepare_database(db)
         with rich_progress() as progress:
-            data = read_osm(file, progress=progress)  # the whole file is read before anything is written
+            data = read_osm(file, progress=progress)  # the whole file is read before the database is touched
+            prepare_database(db)
             with db.transaction() as session:
                 counts = load_osm(session, data, progress=progress, replace_network=not keep_network, settings=settings)
     except OsmImportError as exc:

@@ -14,7 +14,8 @@ write, so a corrupt or empty file never touches the database.
   phone…) and keeps what only we know (households, residents, grid, compound, building chair,
   entrance; a station's community). Households of a new building are unknown: 0.
 * Stations need a ``name_zh``: OSM ``name:zh`` if present, else ``name``, else the type's label.
-* Afterwards the service circles are rebuilt, when the circles module is present.
+* Afterwards every station's service circles are rebuilt on the new network, in the same
+  transaction, so the stored circles always match the stored network.
 
 OSM data is © OpenStreetMap contributors, under the ODbL 1.0: show :data:`OSM_ATTRIBUTION` wherever
 imported data is shown.
@@ -22,13 +23,12 @@ imported data is shown.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from geoalchemy2.shape import from_shape
-from shapely.geometry import Point
+import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Column, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -93,9 +93,8 @@ def load_osm(
         counts[f"stations.{station_type.value}"] = sum(s.station_type is station_type for s in data.stations)
     counts["amenities_unmapped"] = data.unmapped_features
     session.flush()
-    circles = _rebuild_circles(session, settings or get_settings(), progress)
-    if circles is not None:
-        counts["service_circles"] = circles
+    session.expire_all()  # the rows were written with Core statements: reload any object already loaded
+    counts["service_circles"] = _rebuild_circles(session, settings or get_settings(), progress)
     return counts
 
 
@@ -119,6 +118,16 @@ def _chunks(rows: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]
         yield rows[start : start + _CHUNK]
 
 
+def _ewkt(geoms: Sequence[BaseGeometry]) -> list[str]:
+    """Geometries as EWKT text at full precision, converted in one vectorised call.
+
+    GeoAlchemy2 binds text through ``ST_GeomFromEWKT`` on both backends; handing it shapely
+    objects or WKB costs a WKB -> shape -> WKT round trip per row on SpatiaLite."""
+    if not geoms:
+        return []
+    return [f"SRID=4326;{wkt}" for wkt in shapely.to_wkt(list(geoms), rounding_precision=-1)]
+
+
 def _upsert(
     session: Session,
     model,
@@ -126,34 +135,33 @@ def _upsert(
     advance: Callable[[int], None],
     *,
     insert_only: dict[str, Any] | None = None,
+    want_ids: bool = False,
 ) -> tuple[dict[str, int], int, int]:
     """Insert rows whose ``ref`` is new, update the others by primary key.
 
-    Returns (ref -> id for every row, inserted, updated). ``insert_only`` adds values to new rows
-    only (e.g. households = 0), so a re-import keeps what was recorded locally."""
+    Returns (ref -> id of every ``osm:`` row if ``want_ids``, inserted, updated). ``insert_only``
+    adds values to new rows only (e.g. households = 0), so a re-import keeps what was recorded
+    locally. Plain executemany without RETURNING: row-ordered RETURNING runs row by row on SQLite."""
+    osm_rows = select(model.ref, model.id).where(model.ref.like("osm:%"))
     refs = {row["ref"] for row in rows}
-    existing = {
-        ref: id_
-        for ref, id_ in session.execute(select(model.ref, model.id).where(model.ref.like("osm:%")))
-        if ref in refs
-    }
+    existing = {ref: id_ for ref, id_ in session.execute(osm_rows) if ref in refs}
     inserts = [row | (insert_only or {}) for row in rows if row["ref"] not in existing]
     updates = [row | {"id": existing[row["ref"]]} for row in rows if row["ref"] in existing]
-    ids = dict(existing)
     for chunk in _chunks(inserts):
-        stmt = insert(model).returning(model.id, model.ref, sort_by_parameter_order=True)
-        ids.update((ref, id_) for id_, ref in session.execute(stmt, chunk))
+        session.execute(insert(model.__table__), chunk)
         advance(len(chunk))
     for chunk in _chunks(updates):
         session.execute(update(model), chunk)
         advance(len(chunk))
+    ids = dict(session.execute(osm_rows).all()) if want_ids else {}
     return ids, len(inserts), len(updates)
 
 
 def _load_nodes(session: Session, data: OsmData, progress: Progress) -> tuple[dict[int, int], int]:
     advance = progress.task("street nodes", len(data.nodes))
-    rows = [{"ref": n.ref, "geom": from_shape(Point(n.lon, n.lat), srid=4326)} for n in data.nodes]
-    ids, _, _ = _upsert(session, StreetNode, rows, advance)
+    geoms = _ewkt(list(shapely.points([(n.lon, n.lat) for n in data.nodes]))) if data.nodes else []
+    rows = [{"ref": n.ref, "geom": g} for n, g in zip(data.nodes, geoms, strict=True)]
+    ids, _, _ = _upsert(session, StreetNode, rows, advance, want_ids=True)
     return {n.osm_id: ids[n.ref] for n in data.nodes}, len(rows)
 
 
@@ -169,9 +177,9 @@ def _load_edges(session: Session, data: OsmData, node_ids: dict[int, int], progr
             "kind": _fit(e.highway or "street", c.kind),
             "name_zh": _fit(e.name_zh, c.name_zh),
             "name_en": _fit(e.name_en, c.name_en),
-            "geom": from_shape(e.geometry, srid=4326),
+            "geom": g,
         }
-        for e in data.edges
+        for e, g in zip(data.edges, _ewkt([e.geometry for e in data.edges]), strict=True)
     ]
     _upsert(session, StreetEdge, rows, advance)
     return len(rows)
@@ -187,9 +195,9 @@ def _load_buildings(session: Session, data: OsmData, progress: Progress) -> tupl
             "name_zh": _fit(b.name_zh, c.name_zh),
             "name_en": _fit(b.name_en, c.name_en),
             "floors": b.levels,
-            "geom": from_shape(b.geometry, srid=4326),
+            "geom": g,
         }
-        for b in data.buildings
+        for b, g in zip(data.buildings, _ewkt([b.geometry for b in data.buildings]), strict=True)
     ]
     _, _, updated = _upsert(session, Building, rows, advance, insert_only={"households": 0, "residents": 0})
     return len(rows), updated
@@ -209,25 +217,19 @@ def _load_stations(session: Session, data: OsmData, progress: Progress) -> tuple
             "contact_phone": _fit(s.phone, c.contact_phone),
             "capacity": s.capacity,
             "address_zh": _fit(s.address, c.address_zh),
-            "geom": from_shape(s.point, srid=4326),
+            "geom": g,
             "updated_at": now,
         }
-        for s in data.stations
+        for s, g in zip(data.stations, _ewkt([s.point for s in data.stations]), strict=True)
     ]
     _, _, updated = _upsert(session, Station, rows, advance, insert_only={"created_at": now})
     return len(rows), updated
 
 
-def _rebuild_circles(session: Session, settings: Settings, progress: Progress) -> int | None:
-    """Rebuild every station's service circles on the new network, if circles exist yet.
+def _rebuild_circles(session: Session, settings: Settings, progress: Progress) -> int:
+    """Rebuild every station's service circles on the new network, in the same transaction."""
+    # Imported here, not at the top: the circles module (issue 4, written alongside this importer)
+    # pulls in the geometry stack, which reading a file does not need.
+    from service.stations.circles import rebuild_all_circles
 
-    ``service.stations.circles`` is being written alongside this importer (issue 4); until it
-    lands there is nothing to rebuild, so its absence is not an error. Errors inside it are."""
-    if importlib.util.find_spec("service.stations.circles") is None:
-        return None
-    from service.stations import circles
-
-    rebuild = getattr(circles, "rebuild_all_circles", None)
-    if rebuild is None:
-        return None
-    return rebuild(session, settings=settings, progress=progress)
+    return rebuild_all_circles(session, settings=settings, progress=progress)

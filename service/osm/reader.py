@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +30,18 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from service.common.progress import NoProgress, Progress
-from service.osm.mapping import PRIMARY_KEYS, rule_for
+from service.osm.mapping import PRIMARY_KEYS, STATION_TAG_RULES, rule_for
 from service.stations.models import StationType
 
-#: Frame columns that are element fields or computed values, not OSM tags.
-_NOT_TAGS = frozenset(
-    {"id", "osm_type", "lon", "lat", "tags", "visible", "version", "timestamp", "changeset", "geometry", "nodes"}
+_NAME_KEYS = frozenset({"name", "name:zh", "name:zh-Hans", "name:en"})
+_ADDRESS_KEYS = frozenset({"addr:street", "addr:housenumber", "addr:postcode", "addr:city"})
+#: The tags read from buildings and from station candidates (keys outside these are ignored).
+_BUILDING_KEYS = _NAME_KEYS | {"building:levels", "addr:housenumber"}
+_STATION_KEYS = (
+    _NAME_KEYS
+    | _ADDRESS_KEYS
+    | {"opening_hours", "phone", "contact:phone", "capacity"}
+    | {key for rule in STATION_TAG_RULES for key in rule.match}
 )
 
 
@@ -100,6 +107,7 @@ class OsmStation:
     phone: str | None
     capacity: int | None
     address: str | None
+    #: The tags the mapping and the import look at (the mapping keys, names, address, hours…).
     tags: dict[str, str]
 
     @property
@@ -154,13 +162,30 @@ def _pyrosm_call(path: Path, what: str, call):
     except MemoryError:
         raise OsmImportError(f"{path} is too large to read into memory ({what})") from None
     except Exception as exc:
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        if len(detail) > 300:
-            detail = detail[:300] + "…"
         raise OsmImportError(
-            f"cannot read {path} as an OpenStreetMap PBF extract ({what}): the file is corrupt, truncated "
-            f"or not a PBF [{type(exc).__name__}: {detail}]"
+            f"cannot read {path} as an OpenStreetMap PBF extract ({what}): the file is corrupt, "
+            f"truncated or not a PBF ({_reason(exc)})"
         ) from exc
+
+
+def _convert(path: Path, what: str, call) -> None:
+    """Turn pyrosm's frames into our records; data we cannot use becomes an :class:`OsmImportError`."""
+    try:
+        call()
+    except OsmImportError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise OsmImportError(f"cannot import the {what} of {path}: unexpected data ({_reason(exc)})") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """A short reason: pyrosm's own diagnosis in brackets at the end of its message, else the message."""
+    text = " ".join(str(exc).split())
+    found = re.search(r"\(([^()]+)\)\.?$", text)
+    if found and type(exc).__name__ == "InvalidOSMFileError":
+        return found.group(1)
+    text = text or type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def read_osm(path: str | Path, *, progress: Progress | None = None) -> OsmData:
@@ -169,19 +194,21 @@ def read_osm(path: str | Path, *, progress: Progress | None = None) -> OsmData:
     progress = progress or NoProgress()
     _check_path(path)
     advance = progress.task("read OSM file", 3)
-    from pyrosm import OSM  # imported here: the service runs without pyrosm until an import is asked for
+    try:
+        from pyrosm import OSM  # imported here: the service runs without pyrosm until an import is asked for
+    except ImportError as exc:
+        raise OsmImportError(f"reading OSM extracts needs pyrosm ({exc}): `pip install pyrosm`") from exc
 
     osm = _pyrosm_call(path, "opening", lambda: OSM(str(path)))
     data = OsmData(path=path)
-
     network = _pyrosm_call(path, "walking network", lambda: osm.get_network("walking", nodes=True))
-    _read_network(data, network)
+    _convert(path, "walking network", lambda: _read_network(data, network))
     advance(1)
     buildings = _pyrosm_call(path, "buildings", lambda: osm.get_buildings())
-    _read_buildings(data, buildings)
+    _convert(path, "buildings", lambda: _read_buildings(data, buildings))
     advance(1)
     pois = _pyrosm_call(path, "amenities", lambda: osm.get_pois(custom_filter={k: True for k in PRIMARY_KEYS}))
-    _read_stations(data, pois)
+    _convert(path, "amenities", lambda: _read_stations(data, pois))
     advance(1)
     if data.is_empty:
         raise OsmImportError(f"{path} holds no walking network, buildings or amenities we can import")
@@ -201,9 +228,9 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _tags(row: dict[str, Any]) -> dict[str, str]:
-    """All OSM tags of a pyrosm row: its tag columns plus the JSON ``tags`` column."""
-    tags = {k: t for k, v in row.items() if k not in _NOT_TAGS and (t := _text(v)) is not None}
+def _tags(row: dict[str, Any], keys: frozenset[str]) -> dict[str, str]:
+    """The OSM tags of a pyrosm row among ``keys``: from its tag columns and its JSON ``tags``."""
+    tags = {k: t for k, v in row.items() if k in keys and (t := _text(v)) is not None}
     extra = row.get("tags")
     if isinstance(extra, str) and extra:
         try:
@@ -212,8 +239,8 @@ def _tags(row: dict[str, Any]) -> dict[str, str]:
             extra = None
     if isinstance(extra, dict):
         for k, v in extra.items():
-            if (t := _text(v)) is not None:
-                tags.setdefault(str(k), t)
+            if k in keys and k not in tags and (t := _text(v)) is not None:
+                tags[k] = t
     return tags
 
 
@@ -234,10 +261,12 @@ def _first_int(value: str | None) -> int | None:
     return int(number) if math.isfinite(number) and number >= 0 else None
 
 
-def _records(frame) -> list[dict[str, Any]]:
+def _records(frame, columns: frozenset[str]) -> list[dict[str, Any]]:
+    """The rows of a pyrosm frame as dicts, with only ``columns`` (if present) and the JSON ``tags``."""
     if frame is None or len(frame) == 0:
         return []
-    return frame.to_dict("records")
+    keep = [c for c in frame.columns if c in columns or c in ("id", "osm_type", "geometry", "tags")]
+    return frame[keep].to_dict("records")
 
 
 # --------------------------------------------------------------------------- layers
@@ -257,7 +286,7 @@ def _read_network(data: OsmData, network) -> None:
         if u == v:
             data.self_loops_dropped += 1
             continue
-        tags = _tags({"name": row.get("name"), "tags": row.get("tags")})
+        tags = _tags(row, _NAME_KEYS)
         zh, en = _names(tags)
         data.edges.append(
             OsmEdge(
@@ -300,13 +329,13 @@ def _polygonal(geom: BaseGeometry | None) -> tuple[MultiPolygon | None, bool]:
 
 
 def _read_buildings(data: OsmData, frame) -> None:
-    for row in _records(frame):
+    for row in _records(frame, _BUILDING_KEYS):
         geom, repaired = _polygonal(row.get("geometry"))
         if geom is None:
             data.buildings_dropped += 1
             continue
         data.buildings_repaired += repaired
-        tags = _tags(row)
+        tags = _tags(row, _BUILDING_KEYS)
         zh, en = _names(tags)
         data.buildings.append(
             OsmBuilding(
@@ -336,8 +365,8 @@ def _address(tags: dict[str, str]) -> str | None:
 
 
 def _read_stations(data: OsmData, frame) -> None:
-    for row in _records(frame):
-        tags = _tags(row)
+    for row in _records(frame, _STATION_KEYS):
+        tags = _tags(row, _STATION_KEYS)
         rule = rule_for(tags)
         point = _point(row.get("geometry"))
         if rule is None or point is None:
