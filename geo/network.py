@@ -238,6 +238,8 @@ class WalkGraph:
     def segment_geometry(self, edge: int, from_m: float, to_m: float) -> BaseGeometry:
         """The metric geometry of part of an edge, between distances measured from its u end."""
         line = self.edge_geoms[edge]
+        if from_m <= 0 and to_m >= self.edge_len[edge]:
+            return line  # the whole edge: no need to cut it
         scale = line.length / self.edge_len[edge]
         return substring(line, from_m * scale, to_m * scale)
 

@@ -263,17 +263,9 @@ def test_keep_network_adds_to_the_current_network_and_replace_removes_it(empty_d
         assert s.scalar(select(StreetNode.id).where(StreetNode.ref == "hand:a")) is None
 
 
-def test_a_station_far_from_the_new_network_is_imported_anyway(empty_db, request):
+def test_a_station_far_from_the_new_network_is_imported_anyway(empty_db):
     """A station left from elsewhere (e.g. the demo in Fujian) must not break an import."""
     db, settings = empty_db
-    if db.engine.dialect.name == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="service.stations.circles stores an empty circle for a station beyond the network, "
-                "which SpatiaLite turns into NULL (NOT NULL station_circles.geom)",
-                strict=False,
-            )
-        )
     with db.transaction() as s:
         s.add(Station(type=StationType.CHILDCARE, name_zh="长泰托幼", geom=f"SRID=4326;{Point(117.755, 24.622).wkt}"))
     with db.transaction() as s:
