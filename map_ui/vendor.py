@@ -15,11 +15,69 @@ HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
 VENDOR = HERE / "static" / "vendor"
 
-#: destination folder -> (npm package, files or folders relative to the package root)
-ASSETS: dict[str, tuple[str, list[str]]] = {
+#: destination folder -> (npm package, {path in the package: path under the destination})
+ASSETS: dict[str, tuple[str, dict[str, str]]] = {
     "swagger-ui": (
         "swagger-ui-dist",
-        ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "oauth2-redirect.html", "LICENSE"],
+        {
+            "swagger-ui-bundle.js": "swagger-ui-bundle.js",
+            "swagger-ui.css": "swagger-ui.css",
+            "favicon-32x32.png": "favicon-32x32.png",
+            "LICENSE": "LICENSE",
+        },
+    ),
+    "leaflet": (
+        "leaflet",
+        {
+            "dist/leaflet.js": "leaflet.js",
+            "dist/leaflet.css": "leaflet.css",
+            "dist/images": "images",
+            "LICENSE": "LICENSE",
+        },
+    ),
+    "jquery": ("jquery", {"dist/jquery.min.js": "jquery.min.js", "LICENSE.txt": "LICENSE.txt"}),
+    "bootstrap": (
+        "bootstrap",
+        {
+            "dist/js/bootstrap.bundle.min.js": "bootstrap.bundle.min.js",
+            "dist/css/bootstrap.min.css": "bootstrap.min.css",
+            "LICENSE": "LICENSE",
+        },
+    ),
+    "awesome-markers": (
+        "leaflet.awesome-markers",
+        {
+            "dist/leaflet.awesome-markers.js": "leaflet.awesome-markers.js",
+            "dist/leaflet.awesome-markers.css": "leaflet.awesome-markers.css",
+            "dist/images": "images",
+            "LICENSE": "LICENSE",
+        },
+    ),
+    "fontawesome": (
+        "@fortawesome/fontawesome-free",
+        {
+            "css/all.min.css": "css/all.min.css",
+            "webfonts": "webfonts",
+            "LICENSE.txt": "LICENSE.txt",
+        },
+    ),
+    "markercluster": (
+        "leaflet.markercluster",
+        {
+            "dist/leaflet.markercluster.js": "leaflet.markercluster.js",
+            "dist/MarkerCluster.css": "MarkerCluster.css",
+            "dist/MarkerCluster.Default.css": "MarkerCluster.Default.css",
+            "MIT-LICENCE.txt": "MIT-LICENCE.txt",
+        },
+    ),
+    "leaflet-heat": ("leaflet.heat", {"dist/leaflet-heat.js": "leaflet-heat.js", "LICENSE": "LICENSE"}),
+    "geoman": (
+        "@geoman-io/leaflet-geoman-free",
+        {
+            "dist/leaflet-geoman.min.js": "leaflet-geoman.min.js",
+            "dist/leaflet-geoman.css": "leaflet-geoman.css",
+            "LICENSE": "LICENSE",
+        },
     ),
 }
 
@@ -27,23 +85,22 @@ ASSETS: dict[str, tuple[str, list[str]]] = {
 def missing() -> list[str]:
     """Vendored files that are not in place (empty when the assets are ready)."""
     return [
-        f"{dest}/{Path(name).name}"
+        f"{dest}/{out}"
         for dest, (_pkg, files) in ASSETS.items()
-        for name in files
-        if not (VENDOR / dest / Path(name).name).exists()
+        for out in files.values()
+        if not (VENDOR / dest / out).exists()
     ]
 
 
 def copy_assets() -> list[Path]:
     copied = []
     for dest, (package, files) in ASSETS.items():
-        target = VENDOR / dest
-        target.mkdir(parents=True, exist_ok=True)
-        for name in files:
+        for name, out_name in files.items():
             src = NODE_MODULES / package / name
             if not src.exists():
                 raise SystemExit(f"missing {src}; run `npm ci` in {HERE}")
-            out = target / Path(name).name
+            out = VENDOR / dest / out_name
+            out.parent.mkdir(parents=True, exist_ok=True)
             if src.is_dir():
                 shutil.copytree(src, out, dirs_exist_ok=True)
             else:
