@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
 from map_ui import vendor
+from map_ui.routes import router as pages_router
 from service import migrate
 from service.areas.routes import router as areas_router
 from service.auth.routes import router as auth_router
@@ -106,6 +107,7 @@ def create_app(
         volunteers_router,
         requests_router,
         events_router,
+        pages_router,
     ):
         app.include_router(router)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,13 @@ class Settings(BaseSettings):
     circle_fill_holes_m2: float = Field(default=20_000.0, ge=0)
     siting_max_candidates: int = Field(default=2000, ge=1)
     siting_time_limit_s: float = Field(default=30.0, gt=0)
+
+    # Web maps. "none" draws the base from our own layers (works offline); the others load tiles
+    # from the internet: OpenStreetMap, Tianditu (天地图, CGCS2000 ≈ WGS84; needs a key) or Amap
+    # (GCJ-02: every overlay is shifted on the page to match).
+    basemap: Literal["none", "osm", "tianditu", "amap"] = "none"
+    tianditu_key: str | None = None
+    default_language: Literal["zh", "en"] = "zh"
 
     demo_dir: Path = PROJECT_ROOT / "fixtures" / "demo"
     demo_password: str = "demo-password"

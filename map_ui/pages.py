@@ -1,0 +1,129 @@
+"""folium page builders for the dispatcher, resident and planner maps.
+
+A page is a folium map (its base layer chosen by settings) with every asset served locally, plus a
+JSON configuration block and our own scripts, which talk to the service only through its HTTP API.
+Labels come from one message catalogue per language (``map_ui/messages/*.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import folium
+from branca.element import CssLink, Element
+
+from map_ui.assets import LOCAL, localize
+
+HERE = Path(__file__).resolve().parent
+LANGUAGES = ("zh", "en")
+DEFAULT_CENTER = (24.622, 117.755)  # lat, lon of the demo community
+
+OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+TIANDITU_ATTRIBUTION = "&copy; 天地图 Tianditu"
+AMAP_ATTRIBUTION = "&copy; 高德地图 Amap"
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    title_key: str
+    scripts: tuple[str, ...] = ()
+    libraries: tuple[str, ...] = ()  # names in map_ui.assets.LOCAL
+    roles: tuple[str, ...] = ()  # who may use it (the page asks them to sign in); empty = public
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+PAGES: dict[str, Page] = {
+    "dispatch": Page(
+        "dispatch", "page.dispatch", ("dispatch.js",),
+        ("markerclusterjs", "markerclustercss", "markerclusterdefaultcss", "leaflet-heat.js"),
+        roles=("dispatcher", "grid_worker", "admin"),
+    ),
+    "stations": Page("stations", "page.stations", ("stations.js",)),
+    "planner": Page(
+        "planner", "page.planner", ("planner.js",), ("geoman_js", "geoman_css"), roles=("planner", "admin")
+    ),
+    "track": Page("track", "page.track", ("track.js",)),
+}
+
+
+@cache
+def messages(lang: str) -> dict[str, str]:
+    """The message catalogue of ``lang``; missing keys fall back to Chinese."""
+    base = json.loads((HERE / "messages" / "zh.json").read_text(encoding="utf-8"))
+    if lang == "zh":
+        return base
+    return base | json.loads((HERE / "messages" / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+def _base_layers(m: folium.Map, basemap: str, tianditu_key: str | None, lang: str) -> dict[str, Any]:
+    """Add the configured tiles; returns what the page script needs to know about them."""
+    if basemap == "osm":
+        folium.TileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", attr=OSM_ATTRIBUTION, name="OSM",
+                         max_zoom=19).add_to(m)
+        return {"basemap": "osm", "shift": "wgs84", "osm_attribution": True}
+    if basemap == "tianditu":
+        key = escape(tianditu_key or "")
+        for layer in ("vec", "cva"):
+            folium.TileLayer(
+                f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+                f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
+                f"&TILECOL={{x}}&tk={key}",
+                attr=TIANDITU_ATTRIBUTION, name=f"Tianditu {layer}", subdomains="01234567", max_zoom=18,
+            ).add_to(m)
+        return {"basemap": "tianditu", "shift": "wgs84", "osm_attribution": False}
+    if basemap == "amap":
+        folium.TileLayer(
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=" + ("zh_cn" if lang == "zh" else "en")
+            + "&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+            attr=AMAP_ATTRIBUTION, name="Amap", subdomains="1234", max_zoom=18,
+        ).add_to(m)
+        return {"basemap": "amap", "shift": "gcj02", "osm_attribution": False}
+    return {"basemap": "none", "shift": "wgs84", "osm_attribution": False}
+
+
+def render(
+    page_name: str,
+    *,
+    lang: str,
+    basemap: str = "none",
+    tianditu_key: str | None = None,
+    center: tuple[float, float] = DEFAULT_CENTER,
+    extra: dict[str, Any] | None = None,
+) -> str:
+    """The page's HTML. Everything it loads is served by the app itself."""
+    page = PAGES[page_name]
+    lang = lang if lang in LANGUAGES else "zh"
+    text = messages(lang)
+    m = folium.Map(location=center, zoom_start=16, tiles=None, max_zoom=20, control_scale=True,
+                   zoom_control=True)
+    base = _base_layers(m, basemap, tianditu_key, lang)
+    root = m.get_root()
+    root.header.add_child(Element(f"<title>{escape(text.get(page.title_key, 'neighborgrid'))}</title>"),
+                          name="title")
+    root.header.add_child(Element('<meta name="viewport" content="width=device-width, initial-scale=1">'),
+                          name="viewport_ng")
+    for lib in page.libraries:  # plugin scripts run deferred, after Leaflet (loaded in the head)
+        url = LOCAL[lib]
+        if url.endswith(".css"):
+            root.header.add_child(CssLink(url), name=lib)
+        else:
+            root.html.add_child(Element(f'<script src="{url}" defer></script>'), name=lib)
+    root.header.add_child(CssLink("/static/css/neighborgrid.css"), name="ng_css")
+    config = {
+        "page": page.name, "lang": lang, "map": m.get_name(), "roles": list(page.roles),
+        "messages": text, "api": "/api/v1", **base, **page.extra, **(extra or {}),
+    }
+    blob = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+    root.html.add_child(Element(f'<script id="ng-config" type="application/json">{blob}</script>'), name="ng_config")
+    root.html.add_child(Element('<div id="ng-panel" class="ng-panel"></div>'), name="ng_panel")
+    for i, script in enumerate(("common.js", *page.scripts)):
+        root.html.add_child(Element(f'<script src="/static/js/{script}" defer></script>'), name=f"ng_script_{i}")
+    localize(m)
+    html = root.render()
+    return html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
