@@ -148,3 +148,20 @@ def check_lonlat(lon: float, lat: float, *, lon_field: str = "lon", lat_field: s
         raise GeoInputError(lon_field, f"{lon_field} must be a finite number between -180 and 180, got {lon!r}")
     if not math.isfinite(lat) or not -90.0 <= lat <= 90.0:
         raise GeoInputError(lat_field, f"{lat_field} must be a finite number between -90 and 90, got {lat!r}")
+
+
+def checked_to_wgs84(lon: float, lat: float, coord_type: CoordType | str = CoordType.WGS84) -> tuple[float, float]:
+    """Validate a declared point, convert it to WGS84 and validate the result.
+
+    BD-09 and GCJ-02 shift points; near the poles or the antimeridian the shifted point can leave the
+    valid range, which is reported against the input's latitude or longitude.
+    """
+    check_lonlat(lon, lat)
+    wlon, wlat = to_wgs84(lon, lat, coord_type)
+    try:
+        check_lonlat(float(wlon), float(wlat))
+    except GeoInputError as exc:
+        raise GeoInputError(
+            exc.field, f"{exc.field}: the point does not convert from {coord_type} to a valid WGS84 position"
+        ) from None
+    return float(wlon), float(wlat)

@@ -137,6 +137,8 @@ class WalkGraph:
             raise ValueError("the network has no edges")
         point = Point(x, y)
         candidates, distances = self.tree.query_nearest(point, return_distance=True, all_matches=True)
+        if len(candidates) == 0:  # only for non-finite coordinates
+            raise ValueError(f"cannot snap a non-finite point ({x}, {y})")
         edge = int(min(candidates))
         line = self.edge_geoms[edge]
         t = line.project(point)

@@ -23,6 +23,7 @@ from service.areas.routes import router as areas_router
 from service.auth.routes import router as auth_router
 from service.buildings.routes import router as buildings_router
 from service.common import problems
+from service.common.guards import RequestGuard
 from service.config import Settings, get_settings
 from service.db import Database
 from service.events.hub import EventHub
@@ -95,6 +96,9 @@ def create_app(
     app.state.clock = clock or _utcnow
     app.state.events = EventHub(app.state.db, poll_seconds=settings.events_poll_seconds)
     problems.install(app)
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_photo_bytes + 65536
+    )
 
     for router in (
         auth_router,

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     events_poll_seconds: float = Field(default=2.0, gt=0)
     media_dir: Path = Path("./media")
     max_photo_bytes: int = 5 * 1024 * 1024
+    #: Largest request body outside photo uploads; more gets 413.
+    max_body_bytes: int = 1024 * 1024
 
     # Service circles: the 5/10/15-minute life circles of GB 50180-2018.
     circle_minutes: tuple[int, ...] = (5, 10, 15)

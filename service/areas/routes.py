@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from service.areas.models import Area, AreaLevel
 from service.areas.service import area_summary, area_tree
 from service.common.geojson import feature
+from service.common.params import IdPath
 from service.common.problems import Problem
 from service.deps import ReadSession
 
@@ -25,7 +26,7 @@ def list_areas(
 
 
 @router.get("/{area_id}", summary="One area as a GeoJSON Feature")
-def get_area(area_id: int, session: ReadSession) -> dict[str, Any]:
+def get_area(area_id: IdPath, session: ReadSession) -> dict[str, Any]:
     area = session.get(Area, area_id)
     if area is None:
         raise Problem(404, f"no area with id {area_id}", field="area_id")

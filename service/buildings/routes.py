@@ -10,7 +10,7 @@ from service.auth.deps import OptionalUser
 from service.auth.models import STAFF_ROLES
 from service.buildings.models import Building
 from service.buildings.service import building_features, list_buildings
-from service.common.params import BBoxParam
+from service.common.params import MAX_DB_ID, BBoxParam, IdPath
 from service.common.problems import Problem
 from service.deps import ReadSession
 
@@ -22,7 +22,7 @@ def buildings(
     session: ReadSession,
     user: OptionalUser,
     bbox: BBoxParam,
-    grid_id: int | None = Query(None, ge=1),
+    grid_id: int | None = Query(None, ge=1, le=MAX_DB_ID),
     limit: int = Query(5000, ge=1, le=20000),
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def buildings(
 
 
 @router.get("/{building_id}", summary="One building as a GeoJSON Feature")
-def building(building_id: int, session: ReadSession, user: OptionalUser) -> dict[str, Any]:
+def building(building_id: IdPath, session: ReadSession, user: OptionalUser) -> dict[str, Any]:
     found = session.get(Building, building_id)
     if found is None:
         raise Problem(404, f"no building with id {building_id}", field="building_id")

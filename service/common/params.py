@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 
 from geo.bbox import BBox, parse_bbox
-from geo.coords import CoordType, check_lonlat, to_wgs84
+from geo.coords import CoordType, checked_to_wgs84
+
+#: Ids are 32-bit integers on both backends; larger numbers can name nothing and get a 422.
+MAX_DB_ID = 2**31 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_DB_ID, description="an id")]
 
 
 def bbox_param(
@@ -50,9 +54,8 @@ def point_param(
 
 def make_point(lon: float, lat: float, coord_type: CoordType) -> PointInput:
     """Validate a declared point and convert it to WGS84 (raises GeoInputError naming the field)."""
-    check_lonlat(lon, lat)
-    wlon, wlat = to_wgs84(lon, lat, coord_type)
-    return PointInput(lon, lat, CoordType(coord_type), float(wlon), float(wlat))
+    wlon, wlat = checked_to_wgs84(lon, lat, coord_type)
+    return PointInput(lon, lat, CoordType(coord_type), wlon, wlat)
 
 
 PointParam = Annotated[PointInput, Depends(point_param)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from service.auth.deps import OptionalUser
 from service.auth.models import STAFF_ROLES
-from service.common.params import BBoxParam, PointParam
+from service.common.params import MAX_DB_ID, BBoxParam, IdPath, PointParam
 from service.common.problems import Problem
 from service.deps import ReadSession, SettingsDep
 from service.grids.models import GridLayer
@@ -27,7 +27,7 @@ def grids(
     user: OptionalUser,
     bbox: BBoxParam,
     layer: GridLayer = Query(GridLayer.ONE_NETWORK, description="department layer; one_network is the merged one"),
-    community_id: int | None = Query(None, ge=1),
+    community_id: int | None = Query(None, ge=1, le=MAX_DB_ID),
 ) -> dict[str, Any]:
     """Each ``Feature.id`` is the grid id; properties carry code, name, community, layer,
     households and version. Staff tokens add the grid workers."""
@@ -58,7 +58,7 @@ def locate(
 
 
 @router.get("/{grid_id}", summary="One grid as a GeoJSON Feature (ETag: its version)")
-def grid(grid_id: int, session: ReadSession, user: OptionalUser, response: Response) -> dict[str, Any]:
+def grid(grid_id: IdPath, session: ReadSession, user: OptionalUser, response: Response) -> dict[str, Any]:
     found = get_grid(session, grid_id=grid_id)
     if found is None:
         raise Problem(404, f"no grid with id {grid_id}", field="grid_id")

@@ -14,7 +14,7 @@ from shapely.geometry import Point
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geo.coords import CoordType, check_lonlat, to_wgs84
+from geo.coords import CoordType, check_lonlat, checked_to_wgs84
 from geo.errors import GeoInputError
 from service.areas.models import Area
 from service.auth.models import User
@@ -144,7 +144,10 @@ def create_request(
         if building is None:
             raise IntakeError("building_id", f"no building with id {data.building_id}")
     if data.lon is not None:
-        lon, lat = (float(v) for v in to_wgs84(data.lon, data.lat, data.coord_type))
+        try:
+            lon, lat = checked_to_wgs84(data.lon, data.lat, data.coord_type)
+        except GeoInputError as exc:
+            raise IntakeError(exc.field, str(exc)) from None
     else:
         anchor = (
             to_shape(building.entrance)

@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from service.auth.deps import OptionalUser, require_roles
 from service.auth.models import Role, User
 from service.common.geojson import feature
-from service.common.params import BBoxParam
+from service.common.params import MAX_DB_ID, BBoxParam, IdPath
 from service.common.problems import Problem
 from service.common.spatial import intersects
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
@@ -153,8 +153,8 @@ def list_requests(
     channel: Channel | None = None,
     warning_level: WarningLevel | None = None,
     level: HandlingLevel | None = None,
-    grid_id: Annotated[int | None, Query(ge=1)] = None,
-    community_id: Annotated[int | None, Query(ge=1)] = None,
+    grid_id: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
+    community_id: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
     unassigned: bool = Query(False, description="only requests outside every grid (the unassigned queue)"),
     format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
@@ -220,7 +220,7 @@ def _trail(session: Session, req: ServiceRequest, *, with_actors: bool) -> list[
 
 
 @router.get("/requests/{request_id}", summary="One request with its audit trail and duplicate suggestions")
-def get_request(request_id: int, session: ReadSession, user: Viewer) -> dict[str, Any]:
+def get_request(request_id: IdPath, session: ReadSession, user: Viewer) -> dict[str, Any]:
     req = _load(session, request_id)
     if not access.can_view(session, user, req):
         raise Problem(403, "you may not see this request")
@@ -232,7 +232,7 @@ def get_request(request_id: int, session: ReadSession, user: Viewer) -> dict[str
 
 @router.get("/requests/{request_id}/volunteers", summary="Volunteers to dispatch, nearest by walking first")
 def dispatch_candidates(
-    request_id: int,
+    request_id: IdPath,
     session: ReadSession,
     settings: SettingsDep,
     clock: ClockDep,
@@ -292,7 +292,7 @@ def track(tracking_code: str, session: ReadSession) -> dict[str, Any]:
 
 @router.post("/requests/{request_id}/transitions", summary="Move a request through the closed loop")
 def transition(
-    request_id: int,
+    request_id: IdPath,
     body: TransitionIn,
     session: WriteSession,
     settings: SettingsDep,
@@ -350,7 +350,7 @@ def _may_handle_photos(session: Session, user: User | None, req: ServiceRequest,
 
 @router.post("/requests/{request_id}/photos", status_code=201, summary="Attach a photo (JPEG, PNG or WebP)")
 async def upload_photo(
-    request_id: int,
+    request_id: IdPath,
     session: WriteSession,
     settings: SettingsDep,
     clock: ClockDep,
@@ -389,7 +389,7 @@ async def upload_photo(
 
 @router.get("/requests/{request_id}/photos", summary="The photos of a request")
 def list_photos(
-    request_id: int,
+    request_id: IdPath,
     session: ReadSession,
     user: OptionalUser,
     tracking_code: Annotated[str | None, Query(max_length=16)] = None,
@@ -418,8 +418,8 @@ def list_photos(
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
 )
 def get_photo(
-    request_id: int,
-    photo_id: int,
+    request_id: IdPath,
+    photo_id: IdPath,
     session: ReadSession,
     settings: SettingsDep,
     user: OptionalUser,
@@ -437,6 +437,10 @@ def get_photo(
 # -- KPIs and the joint meeting ----------------------------------------------------------
 
 
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _parse_time(value: str | None, field: str, default: datetime) -> datetime:
     if value is None:
         return default
@@ -444,7 +448,10 @@ def _parse_time(value: str | None, field: str, default: datetime) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise Problem(422, f"{field} must be an ISO 8601 date or datetime", field=field) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not _EARLIEST <= parsed <= _LATEST:
+        raise Problem(422, f"{field} must lie between 2000 and 2200", field=field)
+    return parsed
 
 
 @router.get("/stats", summary="KPIs: closure and on-time rates, response times, satisfaction, counts")
@@ -454,33 +461,31 @@ def stats(
     _user: Staff,
     start: Annotated[str | None, Query(max_length=40, description="ISO date/datetime; default 30 days ago")] = None,
     end: Annotated[str | None, Query(max_length=40, description="ISO date/datetime; default now")] = None,
-    grid_id: Annotated[int | None, Query(ge=1)] = None,
-    community_id: Annotated[int | None, Query(ge=1)] = None,
+    grid_id: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
+    community_id: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
     group_by: Annotated[str | None, Query(pattern="^(grid|community)$")] = None,
 ) -> dict[str, Any]:
+    """The filters (``grid_id``, ``community_id``) apply to the total and to every group."""
     now = clock()
     end_at = _parse_time(end, "end", now)
-    start_at = _parse_time(start, "start", end_at - timedelta(days=30))
+    start_at = _parse_time(start, "start", max(end_at - timedelta(days=30), _EARLIEST))
     if start_at >= end_at:
         raise Problem(422, "start must be before end", field="start")
-    overall = compute_stats(session, start=start_at, end=end_at, now=now, grid_id=grid_id, community_id=community_id)
+    filters = {"grid_id": grid_id, "community_id": community_id}
+    overall = compute_stats(session, start=start_at, end=end_at, now=now, **filters)
     if group_by is None:
         return overall
     column = ServiceRequest.grid_id if group_by == "grid" else ServiceRequest.community_id
-    keys = session.scalars(
-        select(column)
-        .where(ServiceRequest.reported_at >= start_at, ServiceRequest.reported_at < end_at, column.is_not(None))
-        .distinct()
+    query = select(column).where(
+        ServiceRequest.reported_at >= start_at, ServiceRequest.reported_at < end_at, column.is_not(None)
     )
+    for name, value in filters.items():
+        if value is not None:
+            query = query.where(getattr(ServiceRequest, name) == value)
+    keys = sorted(session.scalars(query.distinct()))
     groups = [
-        compute_stats(
-            session,
-            start=start_at,
-            end=end_at,
-            now=now,
-            **{f"{group_by}_id": key, **({"grid_id": grid_id} if group_by == "community" else {})},
-        )
-        for key in sorted(keys)
+        compute_stats(session, start=start_at, end=end_at, now=now, **(filters | {f"{group_by}_id": key}))
+        for key in keys
     ]
     return overall | {"groups": groups}
 
@@ -507,7 +512,7 @@ def joint_meetings(session: ReadSession, _user: Staff, open_only: bool = True) -
 
 @router.post("/joint-meetings/{item_id}/close", summary="Close (销号) a joint-meeting item once its case is done")
 def close_joint_meeting(
-    item_id: int,
+    item_id: IdPath,
     session: WriteSession,
     clock: ClockDep,
     user: Closing,

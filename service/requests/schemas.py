@@ -10,7 +10,7 @@ from geo.coords import CoordType
 from service.requests.models import Channel, HandlingLevel, Scope
 
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-Id = Annotated[int, Strict(), Field(ge=1)]
+Id = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)]  # 32-bit ids on both backends
 
 
 class RequestIn(BaseModel):

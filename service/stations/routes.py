@@ -13,7 +13,7 @@ from service.auth.deps import require_roles
 from service.auth.models import Role, User
 from service.buildings.service import building_features
 from service.common.geojson import feature, geometry_dict
-from service.common.params import BBoxParam, PointParam, make_point
+from service.common.params import BBoxParam, IdPath, PointParam, make_point
 from service.common.problems import Problem
 from service.deps import ReadSession, SettingsDep, WriteSession
 from service.requests.schemas import Id, Number
@@ -94,7 +94,7 @@ def nearby(
 
 
 @router.get("/stations/{station_id}", summary="One station as a GeoJSON Feature")
-def station(station_id: int, session: ReadSession) -> dict[str, Any]:
+def station(station_id: IdPath, session: ReadSession) -> dict[str, Any]:
     return station_features([_station(session, station_id)])[0]
 
 
@@ -107,7 +107,7 @@ def _station(session, station_id: int) -> Station:
 
 @router.get("/stations/{station_id}/service-area", summary="A station's 5/10/15-minute walking area")
 def service_area(
-    station_id: int, session: ReadSession, settings: SettingsDep, minutes: int = Query(15, description="5, 10 or 15")
+    station_id: IdPath, session: ReadSession, settings: SettingsDep, minutes: int = Query(15, description="5, 10 or 15")
 ) -> dict[str, Any]:
     _minutes(settings, minutes)
     found = _station(session, station_id)
@@ -183,7 +183,7 @@ def add_station(body: StationIn, session: WriteSession, settings: SettingsDep, _
 
 @router.patch("/stations/{station_id}", summary="Edit or move a station (planners); a move rebuilds its circles")
 def edit_station(
-    station_id: int, body: StationPatch, session: WriteSession, settings: SettingsDep, _user: Planner
+    station_id: IdPath, body: StationPatch, session: WriteSession, settings: SettingsDep, _user: Planner
 ) -> dict[str, Any]:
     found = _station(session, station_id)
     given = body.model_dump(exclude_unset=True)
@@ -203,7 +203,7 @@ def edit_station(
 
 
 @router.delete("/stations/{station_id}", status_code=204, summary="Remove a station and its circles (planners)")
-def remove_station(station_id: int, session: WriteSession, _user: Planner) -> Response:
+def remove_station(station_id: IdPath, session: WriteSession, _user: Planner) -> Response:
     delete_station(session, station=_station(session, station_id))
     session.commit()
     return Response(status_code=204)

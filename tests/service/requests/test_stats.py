@@ -178,11 +178,6 @@ def test_kpis_filter_by_community_and_period_and_group_by_grid(api, backend, tow
     assert_problem(api.as_(None).get("/api/v1/stats"), 401)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: /api/v1/stats with group_by ignores the grid_id/community_id filter when choosing and computing "
-    "the groups (service/requests/routes.py stats: keys are not filtered, grid groups drop community_id)",
-)
 def test_grouping_stays_within_the_filter(api, town, window):
     """Grouping a community's KPIs by grid gives only that community's grids, summing to its total."""
     grid, _, mine, _, start, end = window

@@ -1,0 +1,125 @@
+"""An ASGI guard in front of every route: size limits, text that is really UTF-8, no NUL characters.
+
+* A body over the limit gets 413 (``max_body_bytes``; uploads get ``max_photo_bytes`` plus room
+  for the form), whether or not it announced its length.
+* A JSON body that is not UTF-8 gets 400; a NUL character anywhere in a JSON string or in the query
+  string gets 422 naming the field. (PostgreSQL cannot store NUL in text; SQLite can. Refusing it
+  at the edge keeps both backends identical.)
+
+Everything is answered as RFC 9457 problem+json, before any route or database work happens.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """The field path of the first string holding a NUL character, or None."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            key = str(k)
+            if "\x00" in key:
+                return f"{path}.{key}" if path else key
+            found = _nul_path(v, f"{path}.{key}" if path else key)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _nul_path(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+async def _problem(send: Send, status: int, title: str, detail: str, field: str | None, path: str) -> None:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": path}
+    if field:
+        body["errors"] = [{"field": field, "message": detail}]
+    payload = json.dumps(body, ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        query = scope.get("query_string", b"")
+        if query and b"%00" in query.lower():
+            for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if "\x00" in key or "\x00" in value:
+                    field = key.replace("\x00", "") or "query"
+                    await _problem(send, 422, "Invalid input", f"{field}: NUL characters are not allowed", field, path)
+                    return
+        if scope.get("method") not in _WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        content_type = headers.get("content-type", "").lower()
+        limit = self.max_upload_bytes if content_type.startswith("multipart/") else self.max_body_bytes
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            await _problem(send, 413, "Content too large", f"the body is larger than {limit} bytes", "body", path)
+            return
+
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await _problem(send, 413, "Content too large", f"the body is larger than {limit} bytes", "body", path)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+
+        if "json" in content_type and body:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                await _problem(send, 400, "Bad request", "the body is not valid UTF-8", "body", path)
+                return
+            if "\\u0000" in text or "\x00" in text:
+                try:
+                    field = _nul_path(json.loads(text))
+                except ValueError:
+                    field = None  # not JSON at all: the route's own parser will say so
+                if field:
+                    await _problem(send, 422, "Invalid input", f"{field}: NUL characters are not allowed", field,
+                                   path)
+                    return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
