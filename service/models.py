@@ -5,7 +5,7 @@ from service.auth.models import Role, User
 from service.buildings.models import Building
 from service.common.revisions import DataRevision
 from service.events.models import OutboxEvent
-from service.grids.models import Grid, GridLayer, GridWorker, grid_assignments
+from service.grids.models import Grid, GridLayer, GridVersion, GridWorker, grid_assignments
 from service.network.models import StreetEdge, StreetNode
 from service.organisations.models import Department, PartyOrg, PartyOrgKind, department_pairings
 from service.orm import Base
@@ -30,6 +30,7 @@ __all__ = [
     "DuplicateSuggestion",
     "Grid",
     "GridLayer",
+    "GridVersion",
     "GridWorker",
     "JointMeetingItem",
     "OutboxEvent",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, UniqueConstraint
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.areas.models import Area
 from service.organisations.models import PartyOrg
-from service.orm import Base, NamedMixin, RefMixin, TimestampMixin, enum_type
+from service.orm import Base, NamedMixin, RefMixin, TimestampMixin, UtcDateTime, enum_type
 
 
 class GridLayer(StrEnum):
@@ -43,10 +44,38 @@ class Grid(Base, NamedMixin, RefMixin, TimestampMixin):
     #: Incremented by every boundary change; sent as the ETag for optimistic locking.
     version: Mapped[int] = mapped_column(Integer, default=1)
     geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
+    #: Set when the grid is merged away or replaced; its history stays for as-of queries.
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
     community: Mapped[Area] = relationship()
     party_org: Mapped[PartyOrg | None] = relationship()
     workers: Mapped[list[GridWorker]] = relationship(secondary=grid_assignments, back_populates="grids")
+
+
+class GridChange(StrEnum):
+    CREATE = "create"
+    EDIT = "edit"
+    SPLIT = "split"
+    MERGE = "merge"
+    REVERT = "revert"
+    RETIRE = "retire"
+
+
+class GridVersion(Base):
+    """One accepted boundary of a grid, valid from ``valid_from`` until ``valid_to`` (None: current)."""
+
+    __tablename__ = "grid_versions"
+    __table_args__ = (UniqueConstraint("grid_id", "version", name="uq_grid_versions_grid_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    geom: Mapped[WKBElement] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True))
+    valid_from: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    valid_to: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    change: Mapped[GridChange] = mapped_column(enum_type(GridChange))
+    changed_by: Mapped[str] = mapped_column(String(100))
+    comment: Mapped[str | None] = mapped_column(Text)
 
 
 class WorkerRole(StrEnum):

@@ -1,0 +1,290 @@
+"""Checks and consequences of grid-layer edits: validity, containment, overlaps, gaps, impact.
+
+A wrong edit leaves homes with no grid worker, or with two. Everything here answers in plain data
+(areas in square metres in a local metric projection, locations in lon/lat) so the API can show the
+planner exactly where the problem is before anything is saved.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, MultiPolygon, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import split
+
+from geo.crs import LocalProjection
+from geo.locate import PolygonIndex
+
+Key = Hashable
+
+
+@dataclass
+class Issue:
+    """One problem: ``rule`` is a stable code, ``grid`` the grid at fault (None: the layer)."""
+
+    rule: str
+    message: str
+    grid: Key | None = None
+    other: Key | None = None
+    area_m2: float | None = None
+    location: tuple[float, float] | None = None
+    geometry: BaseGeometry | None = None
+    suggestion: BaseGeometry | None = None
+
+
+@dataclass
+class Report:
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def extend(self, issues: Iterable[Issue]) -> Report:
+        self.issues.extend(issues)
+        return self
+
+
+def polygonal(geom: BaseGeometry) -> BaseGeometry:
+    """Only the polygons of a geometry (``make_valid`` can return lines and points too)."""
+    if isinstance(geom, (Polygon, MultiPolygon)):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if isinstance(g, (Polygon, MultiPolygon))]
+    return shapely.union_all(parts) if parts else Polygon()
+
+
+def as_multi(geom: BaseGeometry) -> MultiPolygon:
+    geom = polygonal(geom)
+    if isinstance(geom, MultiPolygon):
+        return geom
+    return MultiPolygon([geom]) if not geom.is_empty else MultiPolygon()
+
+
+def _location(reason: str) -> tuple[float, float] | None:
+    found = re.search(r"\[\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)", reason)
+    return (float(found.group(1)), float(found.group(2))) if found else None
+
+
+def check_shape(key: Key, geom: BaseGeometry | None, *, max_vertices: int, region: BaseGeometry | None) -> list[Issue]:
+    """Rules that need only the geometry: type, emptiness, size, coordinate range and order, validity."""
+    if geom is None or geom.is_empty:
+        return [Issue("empty", "the geometry is empty", key)]
+    if not isinstance(geom, (Polygon, MultiPolygon)):
+        return [Issue("not_polygon", f"a grid must be a Polygon or MultiPolygon, not a {geom.geom_type}", key)]
+    vertices = shapely.get_num_coordinates(geom)
+    if vertices > max_vertices:
+        return [Issue("too_many_vertices", f"{vertices} vertices; the limit is {max_vertices}", key)]
+    xy = shapely.get_coordinates(geom)
+    if not np.isfinite(xy).all() or (np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any():
+        if (np.abs(xy[:, 1]) > 90).any() and (np.abs(xy[:, 0]) <= 90).all():
+            return [Issue("swapped_coordinates", "latitudes beyond ±90: are longitude and latitude swapped?", key)]
+        return [Issue("out_of_range", "coordinates must be WGS84 longitude/latitude", key)]
+    issues = []
+    if region is not None and not geom.intersects(region):
+        swapped = shapely.transform(geom, lambda c: c[:, ::-1])
+        if swapped.intersects(region):
+            return [
+                Issue(
+                    "swapped_coordinates",
+                    "the grid lies outside its community, but would lie inside with "
+                    "longitude and latitude swapped: send [lon, lat] (RFC 7946)",
+                    key,
+                )
+            ]
+        return [
+            Issue(
+                "wrong_place",
+                "the grid lies nowhere near its community (wrong coordinate system? GeoJSON "
+                "is WGS84; declare GCJ-02 or BD-09 input)",
+                key,
+            )
+        ]
+    if not geom.is_valid:
+        reason = shapely.is_valid_reason(geom)
+        fixed = polygonal(shapely.make_valid(geom))
+        issues.append(
+            Issue(
+                "invalid",
+                f"invalid polygon: {reason}",
+                key,
+                location=_location(reason),
+                suggestion=as_multi(fixed) if not fixed.is_empty else None,
+            )
+        )
+    return issues
+
+
+def _pieces(geom: BaseGeometry, projection: LocalProjection, tol_m2: float) -> list[tuple[BaseGeometry, float]]:
+    """Polygon parts larger than the tolerance, with their metric areas."""
+    out = []
+    for part in shapely.get_parts(polygonal(geom)):
+        area = projection.to_metric(part).area
+        if area > tol_m2:
+            out.append((part, area))
+    return out
+
+
+def _where(geom: BaseGeometry) -> tuple[float, float]:
+    p = geom.representative_point()
+    return round(p.x, 7), round(p.y, 7)
+
+
+def validate_layer(
+    proposed: Mapping[Key, BaseGeometry | None],
+    current: Mapping[Key, BaseGeometry],
+    region: BaseGeometry,
+    *,
+    tolerance_m2: float = 1.0,
+    max_vertices: int = 20_000,
+    projection: LocalProjection | None = None,
+) -> Report:
+    """Check a proposed edit of a layer of grids that must tile ``region`` (the community).
+
+    ``proposed`` maps grid keys to new geometries (``None`` retires a grid; a key not in ``current``
+    is a new grid). Rules: each geometry is a valid, non-empty polygon of sane size and coordinates;
+    it lies inside the region; no two grids overlap by more than ``tolerance_m2``; the grids leave no
+    gap larger than ``tolerance_m2`` in the region.
+    """
+    projection = projection or LocalProjection.for_geometry(region)
+    report = Report()
+    for key, geom in proposed.items():
+        if geom is not None:
+            report.extend(check_shape(key, geom, max_vertices=max_vertices, region=region))
+    if not report.ok:
+        return report  # the layer rules need sane shapes
+    layer = {k: g for k, g in current.items() if k not in proposed}
+    layer.update({k: g for k, g in proposed.items() if g is not None})
+
+    for key, geom in proposed.items():
+        if geom is None:
+            continue
+        for part, area in _pieces(geom.difference(region), projection, tolerance_m2):
+            report.issues.append(
+                Issue(
+                    "outside_community",
+                    f"{area:.1f} m² lie outside the community",
+                    key,
+                    area_m2=round(area, 2),
+                    location=_where(part),
+                    geometry=part,
+                )
+            )
+    keys = list(layer)
+    index = PolygonIndex(keys, [layer[k] for k in keys], projection=projection)
+    changed = {k for k, g in proposed.items() if g is not None}
+    seen: set[tuple[Key, Key]] = set()
+    for key in changed:
+        for j in index.tree.query(layer[key], predicate="intersects"):
+            other = keys[int(j)]
+            pair = tuple(sorted((key, other), key=str))
+            if other == key or pair in seen:
+                continue
+            seen.add(pair)
+            for part, area in _pieces(layer[key].intersection(layer[other]), projection, tolerance_m2):
+                report.issues.append(
+                    Issue(
+                        "overlap",
+                        f"overlaps grid {other} by {area:.1f} m²",
+                        key,
+                        other=other,
+                        area_m2=round(area, 2),
+                        location=_where(part),
+                        geometry=part,
+                    )
+                )
+    covered = shapely.union_all(list(layer.values())) if layer else Polygon()
+    for part, area in _pieces(region.difference(covered), projection, tolerance_m2):
+        report.issues.append(
+            Issue(
+                "gap",
+                f"{area:.1f} m² of the community belong to no grid",
+                None,
+                area_m2=round(area, 2),
+                location=_where(part),
+                geometry=part,
+            )
+        )
+    return report
+
+
+@dataclass(frozen=True)
+class Move:
+    item: Key
+    before: Key | None
+    after: Key | None
+    weight: int = 0
+
+
+def assignments(layer: Mapping[Key, BaseGeometry], points: Sequence[tuple[Key, float, float]]) -> dict[Key, Key | None]:
+    """Which grid holds each point, by the rules of ``geo.locate`` (no outside-coverage reach)."""
+    keys = sorted(layer, key=str)
+    if not keys or not points:
+        return {p[0]: None for p in points}
+    index = PolygonIndex(keys, [layer[k] for k in keys])
+    found = index.locate_many(np.array([p[1] for p in points]), np.array([p[2] for p in points]), max_distance_m=0)
+    return {p[0]: (keys[i] if i >= 0 else None) for p, i in zip(points, found, strict=True)}
+
+
+def impact(
+    before: Mapping[Key, BaseGeometry],
+    after: Mapping[Key, BaseGeometry],
+    buildings: Sequence[tuple[Key, float, float, int]],
+    requests: Sequence[tuple[Key, float, float]] = (),
+    *,
+    band: tuple[int, int] = (300, 500),
+) -> dict[str, Any]:
+    """Buildings and households that change grid, open requests reassigned, households per grid."""
+    points = [(b[0], b[1], b[2]) for b in buildings]
+    weight = {b[0]: int(b[3]) for b in buildings}
+    was, now = assignments(before, points), assignments(after, points)
+    moves = [Move(k, was[k], now[k], weight[k]) for k in was if was[k] != now[k]]
+    req_was, req_now = assignments(before, requests), assignments(after, requests)
+    req_moves = [Move(k, req_was[k], req_now[k]) for k in req_was if req_was[k] != req_now[k]]
+
+    def totals(assigned: Mapping[Key, Key | None], layer: Mapping[Key, BaseGeometry]) -> dict[Key, int]:
+        out = dict.fromkeys(layer, 0)
+        for item, grid in assigned.items():
+            if grid is not None:
+                out[grid] = out.get(grid, 0) + weight[item]
+        return out
+
+    hh_before, hh_after = totals(was, before), totals(now, after)
+    low, high = band
+    per_grid = []
+    for key in sorted(set(hh_before) | set(hh_after), key=str):
+        b, a = hh_before.get(key), hh_after.get(key)
+        warn = None
+        if key in after and not low <= (a or 0) <= high:
+            warn = f"{a} households, outside the {low}-{high} band"
+        per_grid.append(
+            {"grid": key, "households_before": b, "households_after": a if key in after else None, "warning": warn}
+        )
+    return {
+        "buildings_moved": [m.__dict__ for m in moves],
+        "households_moved": sum(m.weight for m in moves),
+        "requests_reassigned": [{"item": m.item, "before": m.before, "after": m.after} for m in req_moves],
+        "households": per_grid,
+        "homeless_buildings": [m.item for m in moves if m.after is None],
+    }
+
+
+def split_by_line(geom: BaseGeometry, line: LineString) -> list[Polygon]:
+    """Cut a grid in two (or more) along a line that crosses it from edge to edge."""
+    if not isinstance(line, LineString) or line.is_empty:
+        raise ValueError("the cut must be a LineString")
+    parts = [p for p in shapely.get_parts(split(polygonal(geom), line)) if isinstance(p, Polygon) and p.area > 0]
+    if len(parts) < 2:
+        raise ValueError("the line does not cut the grid in two: it must cross it from edge to edge")
+    return sorted(parts, key=lambda p: -p.area)
+
+
+def shared_boundary_m(a: BaseGeometry, b: BaseGeometry, projection: LocalProjection) -> float:
+    """Length in metres of the boundary two grids share."""
+    common = a.boundary.intersection(b.boundary)
+    return projection.to_metric(common).length if not common.is_empty else 0.0
