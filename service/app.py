@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from map_ui import vendor
 from map_ui.routes import router as pages_router
@@ -26,6 +26,7 @@ from service.common import problems
 from service.common.guards import RequestGuard
 from service.config import Settings, get_settings
 from service.db import Database
+from service.deps import ReadSession
 from service.events.hub import EventHub
 from service.events.routes import router as events_router
 from service.grids.routes import router as grids_router
@@ -118,6 +119,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
     _add_health(app)
+    _add_attribution(app)
     return app
 
 
@@ -166,3 +168,33 @@ def _add_health(app: FastAPI) -> None:
         if not current:
             return JSONResponse({"status": "migrations pending"}, status_code=503)
         return JSONResponse({"status": "ready"})
+
+
+#: Data from OpenStreetMap is stored with refs like ``osm:way/123`` (see service/osm).
+OSM_SOURCE = {
+    "name": "OpenStreetMap",
+    "attribution": "© OpenStreetMap contributors",
+    "licence": "ODbL 1.0",
+    "url": "https://www.openstreetmap.org/copyright",
+}
+
+
+def _add_attribution(app: FastAPI) -> None:
+    from service.buildings.models import Building
+    from service.network.models import StreetEdge
+    from service.stations.models import Station
+
+    @app.get(
+        "/api/v1/attribution",
+        tags=["operations"],
+        summary="Where the stored map data comes from, and the credit its licence requires",
+    )
+    def attribution(session: ReadSession) -> dict:
+        """``sources`` lists each outside source with the layers holding its data; maps must show its
+        ``attribution`` whenever those layers are on them (OpenStreetMap: ODbL 1.0)."""
+        layers = [
+            name
+            for name, model in (("streets", StreetEdge), ("buildings", Building), ("stations", Station))
+            if session.scalar(select(model.id).where(model.ref.like("osm:%")).limit(1)) is not None
+        ]
+        return {"sources": [OSM_SOURCE | {"layers": layers}] if layers else []}

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
 
     grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
     locate_max_distance_m: float = Field(default=200.0, ge=0)
+    #: Grid edits: overlaps and gaps smaller than this are tolerated (digitising noise).
+    grid_tolerance_m2: float = Field(default=1.0, ge=0)
+    grid_max_vertices: int = Field(default=20_000, ge=4)
+    #: A grid holds 300-500 households in local practice; outside the band an edit gets a warning.
+    grid_households_min: int = 300
+    grid_households_max: int = 500
 
     # Requests: service levels of our reference practice (answer in 5 min, on site in 30).
     response_minutes: float = Field(default=5, gt=0)

@@ -45,9 +45,16 @@ async def _problem(send: Send, status: int, title: str, detail: str, field: str 
     if field:
         body["errors"] = [{"field": field, "message": detail}]
     payload = json.dumps(body, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/problem+json"),
-                            (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -109,8 +116,7 @@ class RequestGuard:
                 except ValueError:
                     field = None  # not JSON at all: the route's own parser will say so
                 if field:
-                    await _problem(send, 422, "Invalid input", f"{field}: NUL characters are not allowed", field,
-                                   path)
+                    await _problem(send, 422, "Invalid input", f"{field}: NUL characters are not allowed", field, path)
                     return
 
         replayed = False

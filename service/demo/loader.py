@@ -8,7 +8,7 @@ community data (and the demo accounts) in the same transaction.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,16 @@ from service.buildings.models import Building
 from service.common.progress import NoProgress, Progress
 from service.common.revisions import bump_revision
 from service.config import Settings
-from service.grids.models import Grid, GridLayer, GridWorker, WorkerRole, grid_assignments
+from service.grids.history import record_version
+from service.grids.models import (
+    Grid,
+    GridChange,
+    GridLayer,
+    GridVersion,
+    GridWorker,
+    WorkerRole,
+    grid_assignments,
+)
 from service.grids.service import check_grid_code
 from service.network.graph import NETWORK_REVISION
 from service.network.models import StreetEdge, StreetNode
@@ -60,6 +69,7 @@ _DATA_TABLES = (
     RequestEvent.__table__,
     ServiceRequest.__table__,
     StationCircle.__table__,
+    GridVersion.__table__,
     grid_assignments,
     department_pairings,
     Volunteer.__table__,
@@ -222,6 +232,9 @@ def _load_grids(session, demo_dir, areas, party, progress, code_pattern: str) ->
         grids[p["key"]] = grid
         advance(1)
     session.flush()
+    now = datetime.now(UTC)
+    for grid in grids.values():
+        record_version(session, grid, change=GridChange.CREATE, by="load-demo", comment="demo community", now=now)
     return grids
 
 

@@ -78,7 +78,7 @@ def list_grids(
     community_id: int | None = None,
     bbox: BBox | None = None,
 ) -> list[Grid]:
-    query = _grid_query().order_by(Grid.code)
+    query = _grid_query().where(Grid.retired_at.is_(None)).order_by(Grid.code)
     if layer is not None:
         query = query.where(Grid.layer == layer)
     if community_id is not None:
@@ -122,7 +122,7 @@ def locate_point(
         lon=lon,
         lat=lat,
         max_distance_m=max_distance_m,
-        where=[Grid.layer == layer],
+        where=[Grid.layer == layer, Grid.retired_at.is_(None)],
         order_by=[Grid.code],
     )
     community, _ = locate_row(

@@ -147,6 +147,7 @@ def _replay(session: Session, existing: ServiceRequest, data: NewRequest, respon
 def list_requests(
     session: ReadSession,
     user: Viewer,
+    clock: ClockDep,
     bbox: BBoxParam,
     status: Annotated[list[Status] | None, Query()] = None,
     category: Annotated[str | None, Query(max_length=40)] = None,
@@ -181,13 +182,15 @@ def list_requests(
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     rows = session.scalars(query.order_by(ServiceRequest.id.desc()).limit(limit).offset(offset)).all()
     items = [request_dict(r, full_reporter=access.full_reporter(session, user, r)) for r in rows]
+    now = clock().isoformat()  # the service's time, so clients count deadlines down against it
     if format == "geojson":
         return {
             "type": "FeatureCollection",
             "numberMatched": total,
+            "now": now,
             "features": [feature(i["id"], r.location, i) for i, r in zip(items, rows, strict=True)],
         }
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return {"items": items, "total": total, "limit": limit, "offset": offset, "now": now}
 
 
 def _duplicates(session: Session, req: ServiceRequest) -> list[dict[str, Any]]:
