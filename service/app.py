@@ -29,6 +29,7 @@ from service.db import Database
 from service.deps import ReadSession
 from service.events.hub import EventHub
 from service.events.routes import router as events_router
+from service.grids.layer_routes import router as grid_layers_router
 from service.grids.routes import router as grids_router
 from service.network.routes import router as network_router
 from service.organisations.routes import router as organisations_router
@@ -104,6 +105,7 @@ def create_app(
     for router in (
         auth_router,
         areas_router,
+        grid_layers_router,
         grids_router,
         buildings_router,
         stations_router,

@@ -131,6 +131,57 @@ def circles_rebuild() -> None:
     console.print(f"rebuilt the circles of {done} stations")
 
 
+@app.command("import-grids")
+def import_grids_cmd(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, or a .zip holding a Shapefile")],
+    layer: Annotated[
+        str, typer.Option(help="department layer: party_building, comprehensive_governance, health, urban_management")
+    ],
+    coord_type: Annotated[str, typer.Option(help="the file's coordinate system: wgs84, gcj02 or bd09")] = "wgs84",
+    code_field: Annotated[str, typer.Option(help="attribute holding the grid code")] = "code",
+    name_field: Annotated[str, typer.Option(help="attribute holding the grid name")] = "name",
+    comment: Annotated[str, typer.Option(help="why (kept in the grid history)")] = "imported with the CLI",
+) -> None:
+    """Import (replace) a department's grid layer; nothing is saved if any feature is bad."""
+    from datetime import UTC, datetime
+
+    from geo.coords import CoordType
+    from service.grids import layers
+    from service.grids.models import GridLayer
+
+    try:
+        grid_layer, declared = GridLayer(layer), CoordType(coord_type)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    if not file.is_file():
+        console.print(f"[red]no such file: {file}[/]")
+        raise typer.Exit(2)
+    settings = get_settings()
+    db = _database(settings)
+    prepare_database(db)
+    try:
+        frame = layers.read_layer(file.read_bytes(), filename=file.name, coord_type=declared)
+        with db.transaction() as session:
+            result = layers.import_layer(
+                session,
+                frame=frame,
+                layer=grid_layer,
+                code_field=code_field,
+                name_field=name_field,
+                by="cli",
+                comment=comment,
+                now=datetime.now(UTC),
+                settings=settings,
+            )
+    except layers.LayerError as exc:
+        console.print(f"[red]nothing imported: {exc}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    console.print(", ".join(f"{k} {v}" for k, v in result.items()))
+
+
 @app.command("create-user")
 def create_user_cmd(
     username: str,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from service.common.gdal import prime_gdal
 from service.config import Settings
 
 
@@ -37,6 +38,7 @@ def _sqlite_module():
 def _configure_sqlite(engine: Engine, settings: Settings) -> None:
     from geoalchemy2.admin.dialects.sqlite import load_spatialite
 
+    prime_gdal()  # before the first SpatiaLite load, see service/common/gdal.py
     os.environ.setdefault("SPATIALITE_LIBRARY_PATH", settings.spatialite_library_path)
     busy = int(settings.sqlite_busy_timeout_ms)
 

@@ -1,0 +1,112 @@
+"""``/api/v1/grid-layers``: department layers (import, compare, merged proposal) and grid export."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
+
+from geo.coords import CoordType
+from service.auth.deps import require_roles
+from service.auth.models import Role, User
+from service.common.params import MAX_DB_ID
+from service.common.problems import Problem
+from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
+from service.grids import layers
+from service.grids.layers import LayerError
+from service.grids.models import GridLayer
+
+router = APIRouter(prefix="/api/v1", tags=["grids"])
+
+Planner = Annotated[User, Depends(require_roles(Role.PLANNER, Role.ADMIN))]
+Staff = Annotated[User, Depends(require_roles(Role.PLANNER, Role.ADMIN, Role.DISPATCHER))]
+
+
+def _problem(exc: LayerError) -> Problem:
+    return Problem(exc.status, str(exc), field=exc.field)
+
+
+@router.post("/grid-layers/import", summary="Import a department's grid layer (GeoJSON, GeoPackage, zipped Shapefile)")
+async def import_grid_layer(
+    session: WriteSession,
+    settings: SettingsDep,
+    clock: ClockDep,
+    user: Planner,
+    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, or a .zip with a Shapefile")],
+    layer: Annotated[GridLayer, Form(description="the department layer the file holds")],
+    comment: Annotated[str, Form(min_length=1, max_length=1000)],
+    coord_type: Annotated[CoordType, Form(description="the file's coordinate system")] = CoordType.WGS84,
+    code_field: Annotated[str, Form(max_length=60)] = "code",
+    name_field: Annotated[str | None, Form(max_length=60)] = "name",
+) -> dict[str, Any]:
+    """Grids whose code is already in the layer get a new version, new codes become new grids and
+    missing codes are retired; every shape is checked first and nothing is saved if one is bad."""
+    data = await file.read(settings.max_photo_bytes + 1)
+    try:
+        frame = layers.read_layer(data, filename=file.filename or "layer.geojson", coord_type=coord_type)
+        result = layers.import_layer(
+            session,
+            frame=frame,
+            layer=layer,
+            code_field=code_field,
+            name_field=name_field,
+            by=user.username,
+            comment=comment,
+            now=clock(),
+            settings=settings,
+        )
+        session.commit()
+    except LayerError as exc:
+        session.rollback()
+        raise _problem(exc) from None
+    return result
+
+
+@router.get("/grid-layers/compare", summary="Where a department layer and the merged layer disagree")
+def compare_layers(
+    session: ReadSession,
+    _user: Staff,
+    layer: GridLayer = Query(..., description="the department layer"),
+    against: GridLayer = Query(GridLayer.ONE_NETWORK),
+    sliver_m2: float = Query(2000.0, gt=0, le=1e6),
+) -> dict[str, Any]:
+    try:
+        return layers.compare(session, layer=layer, against=against, sliver_m2=sliver_m2)
+    except LayerError as exc:
+        raise _problem(exc) from None
+
+
+@router.get("/grid-layers/proposal", summary="A merged one-network layer built from department layers")
+def merged_proposal(
+    session: ReadSession,
+    settings: SettingsDep,
+    _user: Planner,
+    community_id: int = Query(..., ge=1, le=MAX_DB_ID),
+    layers_: Annotated[list[GridLayer], Query(alias="layers", description="department layers to merge")] = (),
+    sliver_m2: float = Query(2000.0, gt=0, le=1e6),
+) -> dict[str, Any]:
+    """Preview the result with ``POST /api/v1/grids/preview`` and apply it with ``POST
+    /api/v1/grids/apply`` (new grids without ``id``, the old ones with a null geometry)."""
+    if not layers_:
+        raise Problem(422, "give at least one department layer", field="layers")
+    try:
+        return layers.proposal(
+            session,
+            layers=list(layers_),
+            community_id=community_id,
+            sliver_m2=sliver_m2,
+            households_min=settings.grid_households_min,
+        )
+    except LayerError as exc:
+        raise _problem(exc) from None
+
+
+@router.get("/grids/export", summary="Export a grid layer for QGIS (GeoPackage or GeoJSON)")
+def export_grids(
+    session: ReadSession,
+    _user: Staff,
+    format: Annotated[str, Query(pattern="^(gpkg|geojson)$")] = "gpkg",
+    layer: GridLayer = Query(GridLayer.ONE_NETWORK),
+) -> Response:
+    content, media_type, name = layers.export_bytes(session, layer=layer, fmt=format)
+    return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,0 +1,393 @@
+"""Department grid layers: import, comparison with the merged layer, a merged proposal, export.
+
+Departments (party building, comprehensive governance, health, urban management) keep grids of
+their own; "one network" (多网融合, 一张网) merges them. Imports accept GeoJSON, GeoPackage or a zipped
+Shapefile in a declared coordinate system (GCJ-02 and BD-09 files are converted), and replace the
+layer's grids in one transaction, keeping the history of grids whose code stays.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geo.coords import CoordType, to_wgs84
+from geo.crs import LocalProjection
+from geo.topology import as_multi, check_shape, polygonal
+from service.areas.models import Area, AreaLevel
+from service.buildings.models import Building
+from service.common.geojson import feature
+from service.config import Settings
+from service.events.outbox import publish
+from service.grids.history import close_history, record_version
+from service.grids.models import Grid, GridChange, GridLayer
+from service.grids.service import check_grid_code
+
+FORMATS = {"geojson", "gpkg", "shp"}
+
+
+class LayerError(ValueError):
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+# -- reading files ------------------------------------------------------------------------
+
+
+def read_layer(data: bytes, *, filename: str, coord_type: CoordType) -> gpd.GeoDataFrame:
+    """A file's polygons in WGS84. GeoJSON, GeoPackage, or a .zip holding a Shapefile."""
+    suffix = Path(filename).suffix.lower()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"layer{suffix or '.geojson'}"
+        if suffix == ".zip":
+            try:
+                with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                    zf.extractall(tmp)
+            except zipfile.BadZipFile:
+                raise LayerError(422, "the .zip file is damaged", "file") from None
+            shps = list(Path(tmp).rglob("*.shp"))
+            if len(shps) != 1:
+                raise LayerError(422, "the .zip must hold exactly one Shapefile (.shp with .shx/.dbf)", "file")
+            path = shps[0]
+        else:
+            path.write_bytes(data)
+        try:
+            frame = gpd.read_file(path)
+        except Exception as exc:  # pyogrio raises many kinds; the client needs the reason, not a 500
+            raise LayerError(422, f"cannot read the file as GeoJSON, GeoPackage or Shapefile: {exc}", "file") from None
+    if frame.empty:
+        raise LayerError(422, "the file holds no features", "file")
+    if frame.crs is not None and frame.crs.to_epsg() not in (4326, 4490, None):
+        frame = frame.to_crs(4326)  # a projected file: to lon/lat first (then the declared shift, if any)
+    if CoordType(coord_type) is not CoordType.WGS84:
+        frame = frame.set_geometry(
+            shapely.transform(frame.geometry.values, lambda c: np.column_stack(to_wgs84(c[:, 0], c[:, 1], coord_type)))
+        )
+    return frame
+
+
+# -- importing ------------------------------------------------------------------------------
+
+
+def _community_of(geom: BaseGeometry, communities: list[tuple[int, BaseGeometry]]) -> int | None:
+    best, best_area = None, 0.0
+    for cid, cgeom in communities:
+        area = geom.intersection(cgeom).area
+        if area > best_area:
+            best, best_area = cid, area
+    return best
+
+
+def import_layer(
+    session: Session,
+    *,
+    frame: gpd.GeoDataFrame,
+    layer: GridLayer,
+    code_field: str,
+    name_field: str | None,
+    by: str,
+    comment: str,
+    now: datetime,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Replace ``layer``'s grids with the file's: same code → new version, new code → new grid,
+    missing code → retired. Checks every shape; nothing is written if any is bad. Does not commit."""
+    if layer is GridLayer.ONE_NETWORK:
+        raise LayerError(422, "the merged layer is edited, not imported; import a department layer", "layer")
+    if code_field not in frame.columns:
+        raise LayerError(422, f"the file has no {code_field!r} column; say which holds the grid code", "code_field")
+    communities = [
+        (a.id, to_shape(a.geom)) for a in session.scalars(select(Area).where(Area.level == AreaLevel.COMMUNITY))
+    ]
+    region = shapely.union_all([g for _, g in communities]) if communities else None
+    problems: list[dict[str, Any]] = []
+    rows: dict[str, tuple[BaseGeometry, str, int]] = {}
+    for i, rec in enumerate(frame.itertuples(index=False)):
+        code = str(getattr(rec, code_field)).strip()
+        geom = rec.geometry
+        for issue in check_shape(code, geom, max_vertices=settings.grid_max_vertices, region=region):
+            problems.append({"feature": i, "code": code, "rule": issue.rule, "message": issue.message})
+        try:
+            check_grid_code(code, settings.grid_code_pattern)
+        except ValueError as exc:
+            problems.append({"feature": i, "code": code, "rule": "code", "message": str(exc)})
+        if code in rows:
+            problems.append({"feature": i, "code": code, "rule": "duplicate_code", "message": "code repeats"})
+        community = _community_of(geom, communities) if geom is not None and not geom.is_empty else None
+        if community is None and not any(p["feature"] == i for p in problems):
+            problems.append({"feature": i, "code": code, "rule": "outside", "message": "in no community"})
+        name = str(getattr(rec, name_field)) if name_field and name_field in frame.columns else code
+        rows[code] = (geom, name, community)
+    if problems:
+        raise LayerError(
+            422,
+            f"{len(problems)} feature(s) cannot be imported: "
+            + "; ".join(f"#{p['feature']} {p['code']}: {p['message']}" for p in problems[:5]),
+            "file",
+        )
+
+    existing = {g.code: g for g in session.scalars(select(Grid).where(Grid.layer == layer, Grid.retired_at.is_(None)))}
+    created = updated = retired = unchanged = 0
+    for code, (geom, name, community) in rows.items():
+        multi = as_multi(geom)
+        grid = existing.pop(code, None)
+        if grid is None:
+            grid = Grid(
+                code=code,
+                layer=layer,
+                community_id=community,
+                name_zh=name,
+                name_en=None,
+                version=1,
+                geom=from_shape(multi, 4326),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(grid)
+            session.flush()
+            record_version(session, grid, change=GridChange.CREATE, by=by, comment=comment, now=now)
+            created += 1
+        elif not to_shape(grid.geom).equals_exact(multi, 0):
+            grid.geom, grid.version, grid.name_zh, grid.community_id = (
+                from_shape(multi, 4326),
+                grid.version + 1,
+                name,
+                community,
+            )
+            grid.updated_at = now
+            session.flush()
+            record_version(session, grid, change=GridChange.EDIT, by=by, comment=comment, now=now)
+            updated += 1
+        else:
+            unchanged += 1
+    for grid in existing.values():
+        grid.retired_at = now
+        close_history(session, grid, now=now)
+        retired += 1
+    session.flush()
+    publish(session, "grid.changed", {"layer": layer.value, "imported": True})
+    return {"layer": layer.value, "created": created, "updated": updated, "unchanged": unchanged, "retired": retired}
+
+
+# -- comparing and proposing ------------------------------------------------------------------
+
+
+def _layer(session: Session, layer: GridLayer, community_id: int | None = None) -> list[Grid]:
+    query = select(Grid).where(Grid.layer == layer, Grid.retired_at.is_(None)).order_by(Grid.code)
+    if community_id is not None:
+        query = query.where(Grid.community_id == community_id)
+    return list(session.scalars(query))
+
+
+def compare(
+    session: Session,
+    *,
+    layer: GridLayer,
+    against: GridLayer = GridLayer.ONE_NETWORK,
+    match_iou: float = 0.9,
+    sliver_m2: float = 2000.0,
+    building_share: float = 0.05,
+) -> dict[str, Any]:
+    """Where a department layer and the merged one disagree.
+
+    * ``one_to_one``: pairs whose overlap covers at least ``match_iou`` of their union;
+    * ``slivers``: the small pieces (under ``sliver_m2``) where the boundaries disagree;
+    * ``split_buildings``: buildings the department's grids cut (each side ≥ ``building_share``).
+    """
+    dept, merged = _layer(session, layer), _layer(session, against)
+    if not dept:
+        raise LayerError(404, f"the {layer.value} layer has no grids; import it first", "layer")
+    d_geoms = [to_shape(g.geom) for g in dept]
+    m_geoms = [to_shape(g.geom) for g in merged]
+    projection = LocalProjection.for_geometry(shapely.union_all(d_geoms))
+    m_tree = shapely.STRtree(m_geoms)
+    one_to_one, slivers = [], []
+    for d, dg in zip(dept, d_geoms, strict=True):
+        for j in m_tree.query(dg, predicate="intersects"):
+            m, mg = merged[int(j)], m_geoms[int(j)]
+            inter = dg.intersection(mg)
+            inter_m2 = projection.to_metric(inter).area
+            union_m2 = projection.to_metric(shapely.union(dg, mg)).area
+            if union_m2 and inter_m2 / union_m2 >= match_iou:
+                one_to_one.append(
+                    {
+                        "grid": d.id,
+                        "code": d.code,
+                        "merged_grid": m.id,
+                        "merged_code": m.code,
+                        "iou": round(inter_m2 / union_m2, 4),
+                    }
+                )
+            for part in shapely.get_parts(polygonal(inter)):
+                area = projection.to_metric(part).area
+                if 0.5 < area < sliver_m2:
+                    slivers.append(
+                        feature(
+                            None,
+                            part,
+                            {
+                                "grid": d.id,
+                                "code": d.code,
+                                "merged_grid": m.id,
+                                "merged_code": m.code,
+                                "area_m2": round(area, 1),
+                            },
+                        )
+                    )
+    split_buildings = []
+    d_tree = shapely.STRtree(d_geoms)
+    for b in session.scalars(select(Building)):
+        footprint = to_shape(b.geom)
+        hits = [int(j) for j in d_tree.query(footprint, predicate="intersects")]
+        if len(hits) < 2:
+            continue
+        shares = [footprint.intersection(d_geoms[j]).area / footprint.area for j in hits]
+        cut = [dept[j].code for j, s in zip(hits, shares, strict=True) if s >= building_share]
+        if len(cut) >= 2:
+            split_buildings.append(
+                {"building_id": b.id, "name_zh": b.name_zh, "households": b.households, "grids": cut}
+            )
+    return {
+        "layer": layer.value,
+        "against": against.value,
+        "grids": len(dept),
+        "merged_grids": len(merged),
+        "one_to_one": one_to_one,
+        "slivers": {"type": "FeatureCollection", "features": slivers},
+        "split_buildings": split_buildings,
+    }
+
+
+def proposal(
+    session: Session,
+    *,
+    layers: list[GridLayer],
+    community_id: int,
+    sliver_m2: float = 2000.0,
+    households_min: int = 300,
+) -> dict[str, Any]:
+    """A merged layer built from department layers, ready to preview and apply.
+
+    The department grids are overlaid inside the community; slivers (pieces under ``sliver_m2``)
+    join the neighbour they share most boundary with; then pieces with fewer than
+    ``households_min`` households join their smallest neighbour until every grid reaches the band
+    or has no neighbour left.
+    """
+    community = session.get(Area, community_id)
+    if community is None or community.level is not AreaLevel.COMMUNITY:
+        raise LayerError(404, f"no community with id {community_id}", "community_id")
+    region = to_shape(community.geom)
+    projection = LocalProjection.for_geometry(region)
+    pieces: list[BaseGeometry] = [region]
+    for layer in layers:
+        grids = [to_shape(g.geom).intersection(region) for g in _layer(session, layer)]
+        grids = [g for g in grids if not g.is_empty and projection.to_metric(g).area > 1]
+        if not grids:
+            raise LayerError(404, f"the {layer.value} layer has no grids in this community", "layers")
+        cut = []
+        for piece in pieces:
+            covered = shapely.union_all([piece.intersection(g) for g in grids])
+            cut.extend(polygonal(piece.intersection(g)) for g in grids)
+            rest = piece.difference(covered)
+            if not rest.is_empty:
+                cut.append(polygonal(rest))
+        pieces = [p for c in cut for p in shapely.get_parts(polygonal(c)) if not p.is_empty]
+    buildings = [(b.households, to_shape(b.geom).representative_point()) for b in session.scalars(select(Building))]
+
+    def households(geom: BaseGeometry) -> int:
+        return sum(h for h, p in buildings if geom.covers(p))
+
+    def absorb(small: bool) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for i, piece in enumerate(pieces):
+                area = projection.to_metric(piece).area
+                too_small = area < sliver_m2 if small else households(piece) < households_min
+                if not too_small:
+                    continue
+                neighbours = [
+                    (projection.to_metric(piece.boundary.intersection(other.boundary)).length, households(other), j)
+                    for j, other in enumerate(pieces)
+                    if j != i
+                ]
+                neighbours = [n for n in neighbours if n[0] > 0.5]
+                if not neighbours:
+                    continue
+                target = max(neighbours)[2] if small else min(neighbours, key=lambda n: (n[1], -n[0]))[2]
+                pieces[target] = shapely.union(pieces[target], piece)
+                del pieces[i]
+                changed = True
+                break
+
+    absorb(small=True)
+    absorb(small=False)
+    features = [
+        feature(None, as_multi(p), {"households": households(p), "area_m2": round(projection.to_metric(p).area, 1)})
+        for p in sorted(pieces, key=lambda g: (-g.centroid.y, g.centroid.x))
+    ]
+    return {
+        "type": "FeatureCollection",
+        "community_id": community_id,
+        "layers": [lay.value for lay in layers],
+        "features": features,
+    }
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+def export_frame(session: Session, *, layer: GridLayer) -> gpd.GeoDataFrame:
+    grids = _layer(session, layer)
+    records = [
+        {
+            "id": g.id,
+            "code": g.code,
+            "name_zh": g.name_zh,
+            "name_en": g.name_en or "",
+            "layer": g.layer.value,
+            "community_id": g.community_id,
+            "version": g.version,
+            "geometry": to_shape(g.geom),
+        }
+        for g in grids
+    ]
+    frame = gpd.GeoDataFrame(records, geometry="geometry", crs="EPSG:4326")
+    return frame.astype({"id": "int64", "community_id": "int64", "version": "int64"}) if records else frame
+
+
+def export_bytes(session: Session, *, layer: GridLayer, fmt: str) -> tuple[bytes, str, str]:
+    """(content, media type, file name)."""
+    frame = export_frame(session, layer=layer)
+    if fmt == "geojson":
+        body = {
+            "type": "FeatureCollection",
+            "features": [
+                feature(
+                    int(r.id),
+                    r.geometry,
+                    {k: getattr(r, k) for k in ("code", "name_zh", "name_en", "layer", "community_id", "version")},
+                )
+                for r in frame.itertuples(index=False)
+            ],
+        }
+        return json.dumps(body, ensure_ascii=False).encode(), "application/geo+json", f"grids-{layer.value}.geojson"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"grids-{layer.value}.gpkg"
+        frame.to_file(path, layer="grids", driver="GPKG", engine="pyogrio")
+        return path.read_bytes(), "application/geopackage+sqlite3", path.name
