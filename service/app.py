@@ -20,6 +20,7 @@ from map_ui import vendor
 from map_ui.routes import router as pages_router
 from service import migrate
 from service.areas.routes import router as areas_router
+from service.audit.routes import router as audit_router
 from service.auth.routes import router as auth_router
 from service.buildings.routes import router as buildings_router
 from service.common import problems
@@ -96,6 +97,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = database or Database.from_settings(settings)
     app.state.clock = clock or _utcnow
+    app.state.limiters = {}
     app.state.events = EventHub(app.state.db, poll_seconds=settings.events_poll_seconds)
     problems.install(app)
     app.add_middleware(
@@ -114,6 +116,7 @@ def create_app(
         volunteers_router,
         requests_router,
         events_router,
+        audit_router,
         pages_router,
     ):
         app.include_router(router)

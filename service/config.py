@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, description="JWT signing key; generated into secret_file if unset")
     secret_file: Path = Path(".neighborgrid-secret")
     token_ttl_minutes: int = 8 * 60
+    #: Login: this many failures in a row lock the account for login_lock_minutes.
+    login_max_failures: int = 5
+    login_lock_minutes: float = 5.0
+    #: Per client IP and worker, per minute (0: no limit).
+    login_rate_per_ip: int = 30
+    intake_rate_per_ip: int = 60
+    #: Browsers on these origins may call the API (CORS is off when empty).
+    cors_origins: list[str] = []
 
     grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
     locate_max_distance_m: float = Field(default=200.0, ge=0)

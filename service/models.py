@@ -1,7 +1,8 @@
 """Imports every domain's models so ``Base.metadata`` is complete (Alembic, create_all)."""
 
 from service.areas.models import Area, AreaLevel
-from service.auth.models import Role, User
+from service.audit.models import AuditEntry
+from service.auth.models import RevokedToken, Role, User
 from service.buildings.models import Building
 from service.common.revisions import DataRevision
 from service.events.models import OutboxEvent
@@ -23,6 +24,7 @@ from service.volunteers.models import Volunteer
 __all__ = [
     "Area",
     "AreaLevel",
+    "AuditEntry",
     "Base",
     "Building",
     "DataRevision",
@@ -39,6 +41,7 @@ __all__ = [
     "RequestCategory",
     "RequestEvent",
     "RequestPhoto",
+    "RevokedToken",
     "Role",
     "ServiceRequest",
     "Station",

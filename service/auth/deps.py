@@ -11,7 +11,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from service.auth.models import Role, User
 from service.auth.security import read_token
-from service.auth.service import get_user
+from service.auth.service import get_user, is_revoked
 from service.common.problems import Problem
 from service.deps import ReadSession, SettingsDep
 
@@ -35,9 +35,12 @@ def optional_user(
     user = get_user(session, username=claims.username)
     if user is None or not user.is_active:
         raise Problem(401, "account is unknown or disabled", headers=_CHALLENGE)
-    if user.tokens_valid_after is not None and claims.issued_at < user.tokens_valid_after.replace(microsecond=0):
+    if user.tokens_valid_after is not None and claims.issued_at < user.tokens_valid_after:
         raise Problem(401, "token was revoked; log in again", headers=_CHALLENGE)
+    if is_revoked(session, claims.token_id):
+        raise Problem(401, "token was signed out; log in again", headers=_CHALLENGE)
     session.expunge(user)
+    user.token_claims = claims  # type: ignore[attr-defined]  # for sign-out
     return user
 
 

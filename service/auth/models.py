@@ -37,6 +37,18 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: For ``department`` accounts: the department whose cases they accept or refuse.
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    #: Failed logins in a row, and the lock they earn (per account, across every worker).
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     #: Tokens issued before this instant are rejected (logout everywhere, password change).
     tokens_valid_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class RevokedToken(Base):
+    """A token signed out before it expired; kept until then."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -45,7 +45,7 @@ def issue_token(*, username: str, role: str, key: str, ttl: timedelta, now: date
         "sub": username,
         "role": role,
         "aud": _AUDIENCE,
-        "iat": int(now.timestamp()),
+        "iat": round(now.timestamp(), 6),  # sub-second, so "sign out everywhere" is exact
         "exp": int((now + ttl).timestamp()),
         "jti": uuid.uuid4().hex,
     }

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
 from geo.coords import CoordType
+from service.audit.service import audit
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
 from service.common.params import MAX_DB_ID
@@ -55,6 +56,7 @@ async def import_grid_layer(
             now=clock(),
             settings=settings,
         )
+        audit(session, actor=user, action="import", entity="grid_layer", entity_id=layer.value, after=result)
         session.commit()
     except LayerError as exc:
         session.rollback()

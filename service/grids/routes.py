@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo.coords import CoordType
+from service.audit.service import audit
 from service.auth.deps import OptionalUser, require_roles
 from service.auth.models import STAFF_ROLES, Role, User
 from service.common.geoinput import parse_geometry
@@ -194,9 +195,21 @@ def _if_match(value: str | None) -> int | None:
 
 def _apply(session, proposals: list[Proposal], *, user: User, comment: str | None, clock, settings) -> dict[str, Any]:
     try:
+        before = {p.grid_id: p.version for p in proposals if p.grid_id is not None}
         result = editing.apply(
             session, proposals=proposals, by=user.username, comment=comment or "", now=clock(), settings=settings
         )
+        for g in result["grids"]:
+            after = {"version": g["version"], "retired": g["retired"], "comment": comment}
+            audit(
+                session,
+                actor=user,
+                action=proposals[0].change.value,
+                entity="grid",
+                entity_id=g["id"],
+                before={"version": before.get(g["id"])},
+                after=after,
+            )
         session.commit()
         return result
     except EditRejected as exc:

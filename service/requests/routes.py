@@ -5,18 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from service.audit.service import audit
 from service.auth.deps import OptionalUser, require_roles
 from service.auth.models import Role, User
 from service.common.geojson import feature
 from service.common.params import MAX_DB_ID, BBoxParam, IdPath
 from service.common.problems import Problem
+from service.common.ratelimit import SlidingWindow
 from service.common.spatial import intersects
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 from service.requests import access
@@ -96,6 +98,7 @@ def _created_body(session: Session, req: ServiceRequest) -> dict[str, Any]:
 
 @router.post("/requests", status_code=201, summary="Raise a request (residents, or staff entering a call)")
 def raise_request(
+    request: Request,
     body: RequestIn,
     response: Response,
     session: WriteSession,
@@ -109,6 +112,18 @@ def raise_request(
     """Assigns the grid (point in polygon, same rules as ``grids/locate``), the building, the grid
     worker on duty and the nearest available volunteer by walking distance, suggests duplicates and
     sets the deadlines, all in one transaction."""
+    if user is None or user.role in (Role.RESIDENT, Role.VOLUNTEER):
+        ip = request.client.host if request.client else "unknown"
+        limiters = request.app.state.limiters
+        limiter = limiters.setdefault("intake", SlidingWindow(settings.intake_rate_per_ip, 60.0))
+        wait = limiter.hit(ip)
+        if wait:
+            seconds = max(int(wait + 0.999), 1)
+            raise Problem(
+                429,
+                f"too many requests from this address; try again in {seconds} s",
+                headers={"Retry-After": str(seconds)},
+            )
     data = NewRequest(**body.model_dump())
     if idempotency_key:
         existing = find_by_idempotency_key(session, idempotency_key)
@@ -318,10 +333,22 @@ def transition(
         except ValueError:
             raise Problem(422, 'If-Match must be the request\'s version, e.g. "3"', field="If-Match") from None
     data = TransitionInput(**(body.model_dump(exclude={"tracking_code"}) | {"version": version}))
+    before = {"status": req.status.value, "version": req.version, "level": req.level.value}
     try:
         apply_transition(
             session, req=req, data=data, actor=Actor(user, is_reporter=is_reporter), now=clock(), settings=settings
         )
+        if user is not None:
+            after = {"status": req.status.value, "version": req.version + 1, "level": req.level.value}
+            audit(
+                session,
+                actor=user,
+                action=f"transition:{body.action}",
+                entity="request",
+                entity_id=req.id,
+                before=before,
+                after=after,
+            )
         session.commit()
     except TransitionError as exc:
         session.rollback()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
+from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from geo.coords import CoordType
+from service.audit.service import audit
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
 from service.buildings.service import building_features
@@ -167,6 +169,11 @@ class StationPatch(BaseModel):
 _LOCATION = {"lon", "lat", "coord_type"}
 
 
+def _snapshot(station: Station) -> dict[str, Any]:
+    p = to_shape(station.geom)
+    return station_properties(station) | {"lon": round(p.x, 7), "lat": round(p.y, 7)}
+
+
 @router.post("/stations", status_code=201, summary="Add a station (planners); its circles are built at once")
 def add_station(body: StationIn, session: WriteSession, settings: SettingsDep, _user: Planner) -> dict[str, Any]:
     point = make_point(body.lon, body.lat, body.coord_type)
@@ -177,6 +184,7 @@ def add_station(body: StationIn, session: WriteSession, settings: SettingsDep, _
         lonlat=(point.lon, point.lat),
         settings=settings,
     )
+    audit(session, actor=_user, action="create", entity="station", entity_id=created.id, after=_snapshot(created))
     session.commit()
     return station_features([created])[0]
 
@@ -197,14 +205,26 @@ def edit_station(
     fields = {k: v for k, v in given.items() if k not in _LOCATION}
     if fields.get("type", "") is None or fields.get("name_zh", "") is None:
         raise Problem(422, "type and name_zh cannot be removed", field="type" if "type" in fields else "name_zh")
+    before = _snapshot(found)
     updated = save_station(session, station=found, fields=fields, lonlat=lonlat, settings=settings)
+    audit(
+        session,
+        actor=_user,
+        action="update",
+        entity="station",
+        entity_id=updated.id,
+        before=before,
+        after=_snapshot(updated),
+    )
     session.commit()
     return station_features([updated])[0]
 
 
 @router.delete("/stations/{station_id}", status_code=204, summary="Remove a station and its circles (planners)")
 def remove_station(station_id: IdPath, session: WriteSession, _user: Planner) -> Response:
-    delete_station(session, station=_station(session, station_id))
+    found = _station(session, station_id)
+    audit(session, actor=_user, action="delete", entity="station", entity_id=found.id, before=_snapshot(found))
+    delete_station(session, station=found)
     session.commit()
     return Response(status_code=204)
 

@@ -56,6 +56,11 @@ def make_settings(url: str, **overrides) -> Settings:
         "secret_key": "test-secret-key-0123456789abcdef" * 2,
         "sla_tick_seconds": 0.2,
         "events_poll_seconds": 3.0,
+        # The shared test apps serve many tests from one IP: limits and lockouts are tested on
+        # apps of their own (tests/service/test_limits.py).
+        "login_rate_per_ip": 0,
+        "intake_rate_per_ip": 0,
+        "login_max_failures": 10_000,
     }
     return Settings(**(values | overrides))
 

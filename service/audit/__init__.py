@@ -1,0 +1,1 @@
+"""The append-only audit log of staff writes and reads of sensitive data."""
