@@ -13,10 +13,19 @@ router = APIRouter(include_in_schema=False)
 _CODE = re.compile(r"^[A-Za-z0-9]{4,16}$")
 
 
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*\bnonce=)")
+
+
+def with_nonce(html: str, nonce: str | None) -> str:
+    """Mark the page's inline scripts with this response's CSP nonce (folium writes inline JS)."""
+    return _INLINE_SCRIPT.sub(f'<script nonce="{nonce}"', html) if nonce else html
+
+
 def _page(request: Request, name: str, lang: str | None, **extra) -> HTMLResponse:
     settings = request.app.state.settings
     chosen = lang if lang in LANGUAGES else settings.default_language
     html = render(name, lang=chosen, basemap=settings.basemap, tianditu_key=settings.tianditu_key, extra=extra)
+    html = with_nonce(html, getattr(request.state, "csp_nonce", None))
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
 

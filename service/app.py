@@ -18,13 +18,13 @@ from sqlalchemy import select, text
 
 from map_ui import vendor
 from map_ui.routes import router as pages_router
+from map_ui.routes import with_nonce
 from service import migrate
 from service.areas.routes import router as areas_router
 from service.audit.routes import router as audit_router
 from service.auth.routes import router as auth_router
 from service.buildings.routes import router as buildings_router
 from service.common import problems
-from service.common.guards import RequestGuard
 from service.config import Settings, get_settings
 from service.db import Database
 from service.deps import ReadSession
@@ -33,6 +33,9 @@ from service.events.routes import router as events_router
 from service.grids.layer_routes import router as grid_layers_router
 from service.grids.routes import router as grids_router
 from service.network.routes import router as network_router
+from service.ops import middleware as ops
+from service.ops.logs import configure_logging
+from service.ops.metrics import Metrics
 from service.organisations.routes import router as organisations_router
 from service.requests import scheduler
 from service.requests.routes import router as requests_router
@@ -100,9 +103,10 @@ def create_app(
     app.state.limiters = {}
     app.state.events = EventHub(app.state.db, poll_seconds=settings.events_poll_seconds)
     problems.install(app)
-    app.add_middleware(
-        RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_photo_bytes + 65536
-    )
+    app.state.metrics = Metrics(app.state.db, app.state.events)
+    ops.install(app, settings)
+    if settings.json_logs:
+        configure_logging(settings.log_level)
 
     for router in (
         auth_router,
@@ -130,8 +134,8 @@ def create_app(
 
 def _add_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
-    def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
+    def swagger_ui(request: Request) -> HTMLResponse:
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title="neighborgrid API",
             swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
@@ -139,10 +143,12 @@ def _add_docs(app: FastAPI) -> None:
             swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
             oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
         )
+        return HTMLResponse(with_nonce(page.body.decode(), getattr(request.state, "csp_nonce", None)))
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
-    def swagger_redirect() -> HTMLResponse:
-        return get_swagger_ui_oauth2_redirect_html()
+    def swagger_redirect(request: Request) -> HTMLResponse:
+        page = get_swagger_ui_oauth2_redirect_html()
+        return HTMLResponse(with_nonce(page.body.decode(), getattr(request.state, "csp_nonce", None)))
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 15_000
     db_pool_size: int = 10
 
+    json_logs: bool = True
+    log_level: str = "INFO"
+
     host: str = "127.0.0.1"
     port: int = 8000
 
