@@ -182,6 +182,39 @@ def import_grids_cmd(
     console.print(", ".join(f"{k} {v}" for k, v in result.items()))
 
 
+@app.command("backup")
+def backup_cmd(file: Annotated[Path, typer.Argument(help="the backup file to write (.zip)")]) -> None:
+    """Back up every table to a portable file (restores into SpatiaLite or PostGIS)."""
+    from service.ops.backup import backup
+
+    db = _database(get_settings())
+    try:
+        with db.reader() as session:
+            counts = backup(session, file)
+    finally:
+        db.dispose()
+    console.print(f"wrote {file}: {sum(counts.values())} rows in {len(counts)} tables")
+
+
+@app.command("restore")
+def restore_cmd(file: Annotated[Path, typer.Argument(help="a file written by `neighborgrid backup`")]) -> None:
+    """Restore a backup into an empty database (migrated first); all or nothing."""
+    from service.ops.backup import BackupError, restore
+
+    settings = get_settings()
+    db = _database(settings)
+    migrate.upgrade(db.engine)
+    try:
+        with db.transaction() as session:
+            counts = restore(session, file)
+    except BackupError as exc:
+        console.print(f"[red]nothing restored: {exc}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    console.print(f"restored {sum(counts.values())} rows in {len(counts)} tables from {file}")
+
+
 @app.command("create-user")
 def create_user_cmd(
     username: str,
