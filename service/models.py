@@ -8,6 +8,7 @@ from service.common.revisions import DataRevision
 from service.events.models import OutboxEvent
 from service.grids.models import Grid, GridLayer, GridVersion, GridWorker, grid_assignments
 from service.network.models import StreetEdge, StreetNode
+from service.open311.models import ApiClient
 from service.organisations.models import Department, PartyOrg, PartyOrgKind, department_pairings
 from service.orm import Base
 from service.requests.models import (
@@ -22,6 +23,7 @@ from service.stations.models import Station, StationType
 from service.volunteers.models import Volunteer
 
 __all__ = [
+    "ApiClient",
     "Area",
     "AreaLevel",
     "AuditEntry",

@@ -162,6 +162,9 @@ class ServiceRequest(Base):
     reporter_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     reporter_name: Mapped[str | None] = mapped_column(String(100))
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
+    #: The Open311 client application that posted it, if any. (No foreign key: SQLite cannot add one
+    #: to an existing table without rebuilding it, which SpatiaLite's geometry registration forbids.)
+    api_client_id: Mapped[int | None] = mapped_column(Integer)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"))
 
     # When: deadlines are data, so a restart loses none.

@@ -53,7 +53,21 @@ def event_payload(req: ServiceRequest, *, action: str) -> dict[str, Any]:
         "due_response_at": _iso(req.due_response_at),
         "due_onsite_at": _iso(req.due_onsite_at),
         "due_resolve_at": _iso(req.due_resolve_at),
+        "breached": breached_names(req),
     }
+
+
+def breached_names(req: ServiceRequest) -> list[str]:
+    """The deadlines this case has missed (the service's verdict, on its own clock)."""
+    return [
+        name
+        for name, flag in (
+            ("response", req.response_breached),
+            ("onsite", req.onsite_breached),
+            ("resolve", req.resolve_breached),
+        )
+        if flag
+    ]
 
 
 def sees_reporter(user: User | None, req: ServiceRequest, *, worker_user_id: int | None) -> bool:
@@ -111,15 +125,7 @@ def request_dict(req: ServiceRequest, *, full_reporter: bool) -> dict[str, Any]:
         "verified_at": _iso(req.verified_at),
         "evaluated_at": _iso(req.evaluated_at),
         "closed_at": _iso(req.closed_at),
-        "breached": [
-            name
-            for name, flag in (
-                ("response", req.response_breached),
-                ("onsite", req.onsite_breached),
-                ("resolve", req.resolve_breached),
-            )
-            if flag
-        ],
+        "breached": breached_names(req),
         "reopen_count": req.reopen_count,
         "satisfaction": req.satisfaction,
         "evaluation_comment": req.evaluation_comment,

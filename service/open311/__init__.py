@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2: the API civic apps and hotline systems already speak."""
