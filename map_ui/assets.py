@@ -36,9 +36,11 @@ class OffsiteAsset(RuntimeError):
     """A page would load a script or stylesheet from another host."""
 
 
-def _local(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _local(pairs: list[tuple[str, str]], drop: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     out = []
     for name, url in pairs:
+        if name in drop:
+            continue
         if name not in LOCAL:
             if url.startswith("/"):
                 out.append((name, url))
@@ -49,14 +51,16 @@ def _local(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def localize(element: Element) -> Element:
-    """Point ``element`` and all its children at local assets (instance attributes only)."""
+def localize(element: Element, *, drop: frozenset[str] = frozenset()) -> Element:
+    """Point ``element`` and all its children at local assets (instance attributes only).
+
+    ``drop`` names assets (keys of folium's lists) the page does not need at all."""
     stack = [element]
     while stack:
         el = stack.pop()
         for attr in ("default_js", "default_css"):
             pairs = getattr(el, attr, None)
             if pairs:
-                setattr(el, attr, _local(list(pairs)))
+                setattr(el, attr, _local(list(pairs), drop))
         stack.extend(getattr(el, "_children", {}).values())
     return element

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import folium
-from branca.element import CssLink, Element
+from branca.element import Element
+from folium.elements import JSCSSMixin
 
 from map_ui.assets import LOCAL, localize
 
@@ -40,16 +41,37 @@ class Page:
 
 PAGES: dict[str, Page] = {
     "dispatch": Page(
-        "dispatch", "page.dispatch", ("dispatch.js",),
+        "dispatch", "page.dispatch", ("grid-layer.js", "dispatch.js"),
         ("markerclusterjs", "markerclustercss", "markerclusterdefaultcss", "leaflet-heat.js"),
         roles=("dispatcher", "grid_worker", "admin"),
     ),
     "stations": Page("stations", "page.stations", ("stations.js",)),
     "planner": Page(
-        "planner", "page.planner", ("planner.js",), ("geoman_js", "geoman_css"), roles=("planner", "admin")
+        "planner", "page.planner", ("grid-layer.js", "planner.js"), ("geoman_js", "geoman_css"),
+        roles=("planner", "admin"),
     ),
     "track": Page("track", "page.track", ("track.js",)),
 }
+
+#: Plugins that hook Leaflet's map creation (``L.Map.addInitHook``) must load before folium's inline
+#: script creates the map: they go in the head, after Leaflet, not deferred like the others.
+BEFORE_MAP = frozenset({"geoman_js"})
+
+
+class _HeadAssets(JSCSSMixin):
+    """Links rendered into the head after Leaflet's and Bootstrap's (folium renders a map child's links
+    after the map's own), so our stylesheet wins over theirs and early plugins find ``L``."""
+
+    def __init__(self, js: list[tuple[str, str]], css: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._name = "HeadAssets"
+        self.default_js = js
+        self.default_css = css
+
+
+#: folium's default assets our pages never use (our markers are divIcons, our panels plain DOM):
+#: dropping them saves ~250 kB of script per page load.
+UNUSED_FOLIUM_ASSETS = frozenset({"jquery", "bootstrap", "awesome_markers", "awesome_markers_css"})
 
 
 @cache
@@ -106,15 +128,14 @@ def render(
     root = m.get_root()
     root.header.add_child(Element(f"<title>{escape(text.get(page.title_key, 'neighborgrid'))}</title>"),
                           name="title")
-    root.header.add_child(Element('<meta name="viewport" content="width=device-width, initial-scale=1">'),
-                          name="viewport_ng")
-    for lib in page.libraries:  # plugin scripts run deferred, after Leaflet (loaded in the head)
+    root.header.add_child(Element('<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'), name="icon")
+    early_js = [(lib, LOCAL[lib]) for lib in page.libraries if lib in BEFORE_MAP]
+    css = [(lib, LOCAL[lib]) for lib in page.libraries if LOCAL[lib].endswith(".css")]
+    m.add_child(_HeadAssets(early_js, [*css, ("ng_css", "/static/css/neighborgrid.css")]), name="ng_head_assets")
+    for lib in page.libraries:  # other plugin scripts run deferred, after Leaflet (loaded in the head)
         url = LOCAL[lib]
-        if url.endswith(".css"):
-            root.header.add_child(CssLink(url), name=lib)
-        else:
+        if lib not in BEFORE_MAP and not url.endswith(".css"):
             root.html.add_child(Element(f'<script src="{url}" defer></script>'), name=lib)
-    root.header.add_child(CssLink("/static/css/neighborgrid.css"), name="ng_css")
     config = {
         "page": page.name, "lang": lang, "map": m.get_name(), "roles": list(page.roles),
         "messages": text, "api": "/api/v1", **base, **page.extra, **(extra or {}),
@@ -124,6 +145,6 @@ def render(
     root.html.add_child(Element('<div id="ng-panel" class="ng-panel"></div>'), name="ng_panel")
     for i, script in enumerate(("common.js", *page.scripts)):
         root.html.add_child(Element(f'<script src="/static/js/{script}" defer></script>'), name=f"ng_script_{i}")
-    localize(m)
+    localize(m, drop=UNUSED_FOLIUM_ASSETS)
     html = root.render()
     return html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)

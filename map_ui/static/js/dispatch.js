@@ -1,0 +1,602 @@
+/* neighborgrid: the dispatcher's live map (/map/dispatch).
+ *
+ * Grids coloured by open load or worst warning; requests as coloured markers (clustered when
+ * dense) with SLA countdowns, filters and a heatmap; on-duty volunteers; live over SSE (new and
+ * changed requests appear, move and recolour without a reload; after a dropped connection the
+ * stream catches up from the last event id). Clicking a request shows its details, audit trail and
+ * duplicate suggestions, and its actions are real API calls sent with the request's version.
+ */
+(async function () {
+  "use strict";
+  const { map, t, fmt, el, api, toMap, name, clock, WARNINGS } = NG;
+
+  const ACTIVE = ["reported", "accepted", "dispatched", "on_site", "resolved", "verified", "reopened"];
+  const OPEN = new Set(["reported", "accepted", "dispatched", "on_site", "reopened"]);
+  const RESPONSE_RUNNING = new Set(["reported"]);
+  const ONSITE_RUNNING = new Set(["reported", "accepted", "dispatched", "reopened"]);
+  const LEVELS = ["grid", "compound", "community", "township", "department"];
+  const CHANNELS = ["wechat", "mini_program", "phone", "walk_in", "patrol", "web", "open311"];
+  const QUEUE_SIZE = 40;
+  const SAFE = /^[a-z_]+$/;
+  const rank = (w) => Math.max(0, WARNINGS.indexOf(w));
+
+  const account = await NG.requireLogin(NG.config.roles);
+  const body = NG.shell({ account });
+
+  /* -- state ------------------------------------------------------------------------------- */
+  const requests = new Map();          // id -> {data, marker, key, breached, shown}
+  const categories = new Map();        // code -> kind (with group)
+  const volunteers = new Map();        // id -> GeoJSON feature
+  const filters = { status: new Set(ACTIVE), warning: new Set(WARNINGS), category: "", channel: "", level: "" };
+  let gridMode = "load";
+  let selectedId = null;
+  let detail = null;                   // the selected request as GET /requests/{id} returned it
+  let listLoaded = false;
+
+  /* -- layers ------------------------------------------------------------------------------ */
+  const base = NG.drawBase();
+  const clusters = L.markerClusterGroup({
+    maxClusterRadius: 36, disableClusteringAtZoom: 18, showCoverageOnHover: false, spiderfyOnMaxZoom: true,
+    chunkedLoading: true,
+    iconCreateFunction(cluster) {
+      let worst = 0, breached = false;
+      for (const m of cluster.getAllChildMarkers()) {
+        const r = requests.get(m.ngId);
+        if (!r) continue;
+        worst = Math.max(worst, rank(r.data.warning_level));
+        breached = breached || r.breached.length > 0;
+      }
+      return L.divIcon({ html: `<div><span>${cluster.getChildCount()}</span></div>`, iconSize: L.point(40, 40),
+        className: `marker-cluster ng-cluster ng-cluster-${WARNINGS[worst]}${breached ? " ng-breached" : ""}` });
+    },
+  }).addTo(map);
+  const volunteerLayer = L.layerGroup().addTo(map);
+  let heat = null;
+
+  const grids = new NG.GridLayer({
+    style: gridStyle,
+    tooltip: (f) => {
+      const s = gridStats().get(f.id) || { open: 0, worst: -1 };
+      const workers = (f.properties.workers || []).map((w) => name(w)).join("、") || "—";
+      return NG.GridLayer.tip(f, [[t("grid.workers"), workers], [t("grid.open"), String(s.open)],
+        [t("grid.worst"), s.worst >= 0 ? t(`warning.${WARNINGS[s.worst]}`) : "—"]]);
+    },
+  });
+  grids.show();
+
+  /* -- the panel --------------------------------------------------------------------------- */
+  const live = el("div", { class: "ng-live", id: "ng-live", dataset: { state: "connecting" } },
+    el("span", { class: "ng-dot", "aria-hidden": "true" }), el("span", { class: "ng-live-text" }, t("live.connecting")));
+  const summary = el("div", { class: "ng-summary", id: "ng-summary" });
+  const modeButtons = ["load", "warning"].map((mode) => el("button", { type: "button",
+    class: "btn btn-sm btn-outline-secondary", dataset: { mode }, "aria-pressed": String(mode === gridMode),
+    onclick: () => { gridMode = mode; modeButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.mode === mode))); grids.restyle(); renderLegend(); } },
+  t(`grid.colour.${mode}`)));
+  const heatToggle = el("input", { type: "checkbox", id: "ng-heat", onchange: () => toggleHeat(heatToggle.checked) });
+  const volToggle = el("input", { type: "checkbox", id: "ng-volunteers", checked: true,
+    onchange: () => (volToggle.checked ? volunteerLayer.addTo(map) : map.removeLayer(volunteerLayer)) });
+  const legend = el("div", { class: "ng-legend", id: "ng-legend" });
+
+  const chip = (group, value, label, extraClass = "") => el("button", { type: "button",
+    class: `ng-chip ${extraClass}`, dataset: { filter: group, value }, "aria-pressed": "true",
+    onclick: (ev) => {
+      const set = filters[group];
+      if (set.has(value)) set.delete(value); else set.add(value);
+      ev.currentTarget.setAttribute("aria-pressed", String(set.has(value)));
+      applyFilters();
+    } }, label);
+  const filterSelect = (id, label, options, key) => {
+    const s = el("select", { id, class: "form-select form-select-sm", "aria-label": label,
+      onchange: () => { filters[key] = s.value; applyFilters(); } },
+    el("option", { value: "" }, `${label}: ${t("filter.all")}`), options);
+    return s;
+  };
+  const categorySelect = filterSelect("ng-filter-category", t("filter.category"), [], "category");
+  const filterBox = el("details", { class: "ng-filters", id: "ng-filters", open: window.innerWidth > 600 },
+    el("summary", {}, el("i", { class: "fa-solid fa-filter", "aria-hidden": "true" }), " ", t("filter.title")),
+    el("div", { class: "ng-chips", role: "group", "aria-label": t("filter.status") },
+      ACTIVE.map((s) => chip("status", s, t(`status.${s}`)))),
+    el("div", { class: "ng-chips", role: "group", "aria-label": t("filter.warning") },
+      WARNINGS.map((w) => chip("warning", w, t(`warning.${w}`), `ng-chip-${w}`))),
+    el("div", { class: "ng-grid2" }, categorySelect,
+      filterSelect("ng-filter-channel", t("filter.channel"), CHANNELS.map((c) => el("option", { value: c }, t(`channel.${c}`))), "channel"),
+      filterSelect("ng-filter-level", t("filter.level"), LEVELS.map((l) => el("option", { value: l }, t(`level.${l}`))), "level")));
+  const queue = el("ol", { class: "ng-queue", id: "ng-queue", "aria-label": t("queue.title") });
+  const listView = el("section", { id: "ng-list-view" },
+    el("div", { class: "ng-row ng-between" }, live, summary),
+    el("div", { class: "ng-row" }, el("span", { class: "ng-muted" }, t("grid.colour")),
+      el("div", { class: "btn-group", role: "group" }, modeButtons)),
+    el("div", { class: "ng-row" },
+      el("label", { class: "ng-check" }, heatToggle, " ", t("layer.heatmap")),
+      el("label", { class: "ng-check" }, volToggle, " ", t("layer.volunteers"))),
+    legend, filterBox,
+    el("h2", {}, t("queue.title")), queue);
+  const detailView = el("section", { id: "ng-detail", class: "ng-detail", hidden: true });
+  body.append(listView, detailView);
+
+  /* -- deadlines against the service's clock ----------------------------------------------- */
+  function running(d) {
+    const out = [];
+    if (RESPONSE_RUNNING.has(d.status) && d.due_response_at) out.push(["response", d.due_response_at]);
+    if (ONSITE_RUNNING.has(d.status) && d.due_onsite_at) out.push(["onsite", d.due_onsite_at]);
+    return out;
+  }
+  /** The running deadlines that have passed: by the service's verdict (list items and events carry
+   *  `breached`) or by the clock (between events). */
+  function breachedOf(d) {
+    const now = clock.now();
+    const told = d.breached || [];
+    return running(d).filter(([kind, due]) => told.includes(kind) || Date.parse(due) <= now).map(([k]) => k);
+  }
+  function nextDue(d) {
+    const due = running(d).map(([, x]) => Date.parse(x));
+    if (d.due_resolve_at && OPEN.has(d.status)) due.push(Date.parse(d.due_resolve_at));
+    return due.length ? Math.min(...due) : Infinity;
+  }
+  function countdown(kind, due) {
+    return el("span", { class: "ng-countdown", dataset: { due, kind } }, "");
+  }
+  function paintCountdowns(root = document) {
+    const now = clock.now();
+    root.querySelectorAll(".ng-countdown").forEach((node) => {
+      const left = (Date.parse(node.dataset.due) - now) / 1000;
+      const late = left <= 0;
+      node.textContent = `${t(`deadline.${node.dataset.kind}`)} ${late ? t("deadline.overdue") : ""}${NG.fmtCountdown(left)}`;
+      node.classList.toggle("ng-late", late);
+      node.classList.toggle("ng-breached", late);
+    });
+  }
+
+  /* -- markers ----------------------------------------------------------------------------- */
+  function icon(r) {
+    const d = r.data;
+    const w = SAFE.test(d.warning_level) ? d.warning_level : "blue";
+    const s = SAFE.test(d.status) ? d.status : "reported";
+    const cls = ["ng-req", `ng-${w}`, r.breached.length ? "ng-breached" : "", d.id === selectedId ? "ng-selected" : "",
+      OPEN.has(s) ? "" : "ng-done"].filter(Boolean).join(" ");
+    return L.divIcon({ className: "ng-req-icon", iconSize: [26, 26], iconAnchor: [13, 13],
+      html: `<span class="${cls}" data-id="${Number(d.id)}" data-warning="${w}" data-status="${s}"></span>` });
+  }
+  function refreshMarker(r) {
+    r.breached = breachedOf(r.data);
+    const key = `${r.data.warning_level}|${r.data.status}|${r.breached.join(",")}|${r.data.id === selectedId}`;
+    if (key === r.key) return false;
+    r.key = key;
+    r.marker.setIcon(icon(r));
+    return true;
+  }
+  function matches(d) {
+    return filters.status.has(d.status) && filters.warning.has(d.warning_level)
+      && (!filters.category || d.category === filters.category) && (!filters.channel || d.channel === filters.channel)
+      && (!filters.level || d.level === filters.level);
+  }
+  function placeMarkers(list) {
+    const add = [], remove = [];
+    for (const r of list) {
+      const want = matches(r.data);
+      if (want && !r.shown) add.push(r.marker);
+      if (!want && r.shown) remove.push(r.marker);
+      r.shown = want;
+    }
+    if (remove.length) clusters.removeLayers(remove);
+    if (add.length) clusters.addLayers(add);
+  }
+  function applyFilters() { placeMarkers([...requests.values()]); render(); }
+
+  /** Add or update a request from the list or an event; stale versions are ignored. */
+  function upsert(d) {
+    const cur = requests.get(d.id);
+    if (cur && d.version != null && cur.data.version != null && d.version < cur.data.version) return;
+    if (!ACTIVE.includes(d.status)) { if (cur) drop(d.id); return; }
+    if (cur) {
+      Object.assign(cur.data, d);
+      cur.marker.setLatLng(toMap(d.lon, d.lat));
+      const changed = refreshMarker(cur);
+      placeMarkers([cur]);
+      if (changed && cur.shown) clusters.refreshClusters(cur.marker);
+    } else {
+      const r = { data: { ...d }, breached: [], key: null, shown: false };
+      r.marker = L.marker(toMap(d.lon, d.lat), { keyboard: true, title: `#${d.id}`, riseOnHover: true });
+      r.marker.ngId = d.id;
+      r.marker.on("click", () => select(d.id));
+      refreshMarker(r);
+      requests.set(d.id, r);
+      placeMarkers([r]);
+    }
+  }
+  function drop(id) {
+    const r = requests.get(id);
+    if (!r) return;
+    if (r.shown) clusters.removeLayer(r.marker);
+    requests.delete(id);
+  }
+
+  /* -- grids: open load or worst warning --------------------------------------------------- */
+  let statsCache = null;
+  function gridStats() {
+    if (statsCache) return statsCache;
+    statsCache = new Map();
+    for (const r of requests.values()) {
+      if (!r.shown || !OPEN.has(r.data.status) || r.data.grid_id == null) continue;
+      const s = statsCache.get(r.data.grid_id) || { open: 0, worst: -1 };
+      s.open += 1;
+      s.worst = Math.max(s.worst, rank(r.data.warning_level));
+      statsCache.set(r.data.grid_id, s);
+    }
+    return statsCache;
+  }
+  const LOAD_STEPS = [[0, "#eef3f8", 0.15], [1, "#c6dbef", 0.4], [2, "#6baed6", 0.45], [4, "#2171b5", 0.45],
+    [7, "#08306b", 0.5]];
+  const WARN_FILL = { blue: "#1e6fd9", yellow: "#e6b800", orange: "#f07c00", red: "#d62828" };
+  function gridStyle(f) {
+    const s = gridStats().get(f.id) || { open: 0, worst: -1 };
+    if (gridMode === "warning") {
+      if (s.worst < 0) return { fillColor: "#ffffff", fillOpacity: 0.05 };
+      return { fillColor: WARN_FILL[WARNINGS[s.worst]], fillOpacity: 0.35 };
+    }
+    let step = LOAD_STEPS[0];
+    for (const x of LOAD_STEPS) if (s.open >= x[0]) step = x;
+    return { fillColor: step[1], fillOpacity: step[2] };
+  }
+  function renderLegend() {
+    const items = gridMode === "warning"
+      ? WARNINGS.map((w) => [WARN_FILL[w], t(`warning.${w}`)])
+      : LOAD_STEPS.map(([n, c], i) => [c, i === LOAD_STEPS.length - 1 ? `≥${n}` : (LOAD_STEPS[i + 1][0] - 1 > n
+        ? `${n}–${LOAD_STEPS[i + 1][0] - 1}` : String(n))]);
+    legend.replaceChildren(el("span", { class: "ng-muted" }, t(`grid.legend.${gridMode}`)),
+      ...items.map(([c, label]) => el("span", { class: "ng-legend-item" },
+        el("i", { class: "ng-swatch", style: { background: c } }), label)));
+  }
+
+  /* -- heatmap ------------------------------------------------------------------------------ */
+  function heatPoints() {
+    const out = [];
+    for (const r of requests.values()) {
+      if (!r.shown) continue;
+      const p = toMap(r.data.lon, r.data.lat);
+      out.push([p.lat, p.lng, 0.4 + 0.2 * rank(r.data.warning_level)]);
+    }
+    return out;
+  }
+  function toggleHeat(on) {
+    if (on) {
+      if (!heat) heat = L.heatLayer([], { radius: 28, blur: 22, maxZoom: 17, minOpacity: 0.25 });
+      heat.setLatLngs(heatPoints());
+      heat.addTo(map);
+    } else if (heat) {
+      map.removeLayer(heat);
+    }
+  }
+
+  /* -- the queue and summary: rendered at most once a frame -------------------------------- */
+  let frame = null;
+  function render() {
+    if (frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = null;
+      statsCache = null;
+      grids.restyle();
+      if (heat && map.hasLayer(heat)) heat.setLatLngs(heatPoints());
+      renderQueue();
+    });
+  }
+  function catName(code) { const c = categories.get(code); return c ? name(c) : code; }
+  function renderQueue() {
+    const shown = [...requests.values()].filter((r) => r.shown);
+    const open = shown.filter((r) => OPEN.has(r.data.status));
+    const late = shown.filter((r) => r.breached.length);
+    summary.replaceChildren(
+      el("span", { class: "ng-stat", id: "ng-count-open" }, fmt("summary.open", { n: open.length })),
+      el("span", { class: `ng-stat ${late.length ? "ng-stat-late" : ""}`, id: "ng-count-late" },
+        fmt("summary.late", { n: late.length })));
+    shown.sort((a, b) => (b.breached.length > 0) - (a.breached.length > 0)
+      || rank(b.data.warning_level) - rank(a.data.warning_level) || nextDue(a.data) - nextDue(b.data)
+      || b.data.id - a.data.id);
+    const items = shown.slice(0, QUEUE_SIZE).map((r) => {
+      const d = r.data;
+      const due = running(d);
+      return el("li", {},
+        el("button", { type: "button", class: `ng-queue-item ${d.id === selectedId ? "ng-active" : ""}`,
+          dataset: { id: d.id }, onclick: () => select(d.id, { reveal: true }) },
+        el("span", { class: `ng-dot-w ng-${d.warning_level} ${r.breached.length ? "ng-breached" : ""}` }),
+        el("span", { class: "ng-queue-main" },
+          el("span", { class: "ng-queue-title" }, `#${d.id} ${catName(d.category)}`),
+          el("span", { class: "ng-muted" }, t(`status.${d.status}`), " · ", t(`level.${d.level}`))),
+        el("span", { class: "ng-queue-due" }, due.length ? countdown(due[0][0], due[0][1]) : "")));
+    });
+    queue.replaceChildren(...(items.length ? items : [el("li", { class: "ng-muted ng-empty" },
+      listLoaded ? t("queue.empty") : t("loading"))]));
+    if (shown.length > QUEUE_SIZE) queue.append(el("li", { class: "ng-muted ng-empty" }, fmt("queue.more", { n: shown.length - QUEUE_SIZE })));
+    paintCountdowns(queue);
+  }
+
+  /* -- loading ------------------------------------------------------------------------------ */
+  async function loadRequests() {
+    let offset = 0, total = Infinity;
+    const items = [];
+    while (offset < total) {
+      const sent = Date.now();
+      const r = await api("requests", { params: { status: ACTIVE, limit: 5000, offset } });
+      if (!r.ok) { NG.toast(t("error.load"), "error"); return; }
+      clock.sync(r.data.now, (sent + Date.now()) / 2);
+      items.push(...r.data.items);
+      total = r.data.total;
+      offset += r.data.items.length;
+      if (!r.data.items.length) break;
+    }
+    items.forEach(upsert);
+    listLoaded = true;
+    render();
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      performance.mark("ng-requests-drawn");
+      window.NGDispatch.ready = true;
+    }));
+  }
+  async function loadCategories() {
+    const r = await api("categories", { auth: false });
+    if (!r.ok) return;
+    for (const g of r.data) {
+      const group = el("optgroup", { label: name(g) });
+      for (const k of g.kinds) {
+        categories.set(k.code, { ...k, group: g.group });
+        group.append(el("option", { value: k.code }, name(k)));
+      }
+      categorySelect.append(group);
+    }
+    render();
+  }
+  async function loadVolunteers() {
+    const r = await api("volunteers", { params: { on_duty: true } });
+    if (!r.ok) return;
+    volunteerLayer.clearLayers();
+    volunteers.clear();
+    for (const f of r.data.features) {
+      volunteers.set(f.id, f);
+      if (!f.geometry) continue;
+      const [lon, lat] = f.geometry.coordinates;
+      const p = f.properties;
+      const stale = !p.position_at || clock.now() - Date.parse(p.position_at) > 3600 * 1000;
+      L.marker(toMap(lon, lat), { keyboard: false, zIndexOffset: -500,
+        icon: L.divIcon({ className: "ng-vol-icon", iconSize: [18, 18], iconAnchor: [9, 9],
+          html: `<span class="ng-vol${stale ? " ng-stale" : ""}" data-id="${Number(f.id)}"><i class="fa-solid fa-person" aria-hidden="true"></i></span>` }) })
+        .bindTooltip(() => el("div", { class: "ng-tip" }, el("strong", {}, name(p)),
+          el("div", {}, name(p, "team")), el("div", { class: "ng-muted" }, (p.skills || []).map((s) => t(`skill.${s}`, s)).join("、")),
+          el("div", {}, `${t("volunteer.position")}: ${NG.fmtAgo(p.position_at)}`)), { direction: "top" })
+        .addTo(volunteerLayer);
+    }
+  }
+  async function syncClock() {
+    const sent = Date.now();
+    const r = await api("requests", { params: { limit: 1 } });
+    if (r.ok) clock.sync(r.data.now, (sent + Date.now()) / 2);
+  }
+
+  /* -- live -------------------------------------------------------------------------------- */
+  const resync = NG.debounce(syncClock, 500);
+  function onEvent(topic, payload) {
+    if (topic === "request.created" || topic === "request.updated") {
+      if (payload.action === "breach") resync();  // the service's clock says a deadline passed
+      upsert(payload);
+      render();
+      if (payload.id === selectedId) refreshDetail();
+    } else if (topic === "grid.changed") {
+      grids.load();
+    }
+  }
+  function onState(state) {
+    live.dataset.state = state;
+    live.querySelector(".ng-live-text").textContent = t(`live.${state}`);
+  }
+  const stream = NG.events(onEvent, { onState, onOpen: (first) => { if (first) loadRequests(); } });
+
+  /* -- details and actions ----------------------------------------------------------------- */
+  async function select(id, { reveal = false } = {}) {
+    const previous = selectedId;
+    selectedId = Number(id);
+    for (const x of [previous, selectedId]) { const r = requests.get(x); if (r) refreshMarker(r); }
+    const r = requests.get(selectedId);
+    if (r && reveal && r.shown) clusters.zoomToShowLayer(r.marker);
+    listView.hidden = true;
+    detailView.hidden = false;
+    NG.panel.classList.remove("ng-collapsed");
+    if (detail?.id !== selectedId) detailView.replaceChildren(el("p", { class: "ng-muted" }, t("loading")));
+    await refreshDetail();
+  }
+  function back() {
+    const r = requests.get(selectedId);
+    selectedId = null;
+    detail = null;
+    if (r) refreshMarker(r);
+    detailView.hidden = true;
+    listView.hidden = false;
+    render();
+  }
+  let detailSeq = 0;
+  async function refreshDetail() {
+    if (selectedId === null) return;
+    const seq = ++detailSeq;
+    const r = await api(`requests/${selectedId}`);
+    if (seq !== detailSeq || selectedId === null) return;
+    if (!r.ok) { detailView.replaceChildren(backButton(), el("p", { class: "ng-error" }, t("error.load"))); return; }
+    detail = r.data;
+    upsert(detail);
+    renderDetail(detail);
+  }
+  const backButton = () => el("button", { type: "button", class: "btn btn-light ng-back", id: "ng-back", onclick: back },
+    el("i", { class: "fa-solid fa-arrow-left", "aria-hidden": "true" }), " ", t("detail.back"));
+
+  function deadlineRow(kind, due, doneAt, runningNow) {
+    let state;
+    if (doneAt) state = el("span", { class: "ng-ok" }, fmt("deadline.met", { time: NG.fmtTime(doneAt) }));
+    else if (runningNow && due) state = countdown(kind, due);
+    else state = el("span", { class: "ng-muted" }, due ? NG.fmtTime(due) : "—");
+    return el("tr", { dataset: { deadline: kind } }, el("th", {}, t(`deadline.${kind}.title`)),
+      el("td", {}, due ? NG.fmtTime(due) : "—"), el("td", {}, state));
+  }
+
+  function renderDetail(d) {
+    const vol = d.volunteer_id != null ? volunteers.get(d.volunteer_id) : null;
+    const grid = d.grid_id != null ? grids.get(d.grid_id) : null;
+    const facts = [
+      [t("detail.reporter"), d.reporter_name || t("detail.anonymous"),
+        d.reporter_phone ? el("a", { href: `tel:${d.reporter_phone}`, class: "ng-phone", id: "ng-reporter-phone" }, ` ${d.reporter_phone}`) : null],
+      [t("detail.channel"), t(`channel.${d.channel}`)],
+      [t("detail.reported"), NG.fmtTime(d.reported_at)],
+      [t("detail.grid"), grid ? `${name(grid.feature.properties)} (${grid.feature.properties.code})`
+        : (d.outside_coverage || d.grid_id == null ? t("detail.unassigned") : `#${d.grid_id}`)],
+      [t("detail.volunteer"), vol ? name(vol.properties) : (d.volunteer_id != null ? `#${d.volunteer_id}` : "—"),
+        d.volunteer_walk_m != null ? el("span", { class: "ng-muted" }, ` · ${fmt("walk.metres", { m: Math.round(d.volunteer_walk_m) })}`) : null],
+      d.department_id != null ? [t("detail.department"), `#${d.department_id}`,
+        d.department_status ? el("span", { class: "ng-muted" }, ` · ${t(`department.${d.department_status}`)}`) : null] : null,
+      d.households_affected ? [t("detail.households"), String(d.households_affected)] : null,
+    ].filter(Boolean);
+    const actions = el("div", { class: "ng-actions", id: "ng-actions" }, actionButtons(d));
+    const form = el("div", { id: "ng-action-form" });
+    const dups = (d.duplicates || []).map((x) => el("li", {},
+      el("span", {}, `#${x.request_id} `, el("span", { class: "ng-muted" }, t(`status.${x.status}`, x.status), " · ",
+        fmt("walk.metres", { m: Math.round(x.distance_m) }), " · ", fmt("duplicate.hours", { h: Math.round(x.hours_apart * 10) / 10 }))),
+      el("span", { class: "ng-row-tight" },
+        el("button", { type: "button", class: "btn btn-sm btn-light", onclick: () => select(x.request_id, { reveal: true }) }, t("duplicate.view")),
+        ["reported", "accepted"].includes(d.status) && !["merged", "rejected"].includes(x.status)
+          ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary ng-merge", dataset: { target: x.request_id },
+            onclick: () => act(d, "merge", { duplicate_of: x.request_id }) }, t("action.merge")) : null)));
+    const trail = (d.trail || []).slice().reverse().map((e) => el("li", {},
+      el("span", { class: "ng-trail-time" }, NG.fmtTime(e.at)),
+      el("span", { class: "ng-trail-what" }, el("strong", {}, t(`action.${e.action}`, e.action)),
+        e.from && e.to && e.from !== e.to ? el("span", { class: "ng-muted" }, ` ${t(`status.${e.from}`, e.from)} → ${t(`status.${e.to}`, e.to)}`) : null,
+        el("span", { class: "ng-muted" }, ` · ${["system", "reporter"].includes(e.actor) ? t(`actor.${e.actor}`) : (e.actor || "")}`),
+        e.note ? el("div", { class: "ng-trail-note" }, e.note) : null)));
+    detailView.replaceChildren(
+      el("div", { class: "ng-row ng-between" }, backButton(), el("span", { class: "ng-muted ng-mono" }, d.tracking_code)),
+      el("h2", { class: "ng-detail-title" }, `#${d.id} ${name(d, "category_name") || catName(d.category)}`),
+      el("div", { class: "ng-row" }, NG.badge("warning", d.warning_level), NG.badge("status", d.status),
+        NG.badge("level", d.level), d.breached?.length ? el("span", { class: "ng-badge ng-badge-late ng-breached" }, t("deadline.breached")) : null),
+      el("p", { class: "ng-description" }, d.description),
+      el("dl", { class: "ng-facts" }, facts.map(([k, ...v]) => [el("dt", {}, k), el("dd", {}, v)])),
+      el("table", { class: "ng-deadlines" },
+        deadlineRow("response", d.due_response_at, d.accepted_at, RESPONSE_RUNNING.has(d.status)),
+        deadlineRow("onsite", d.due_onsite_at, d.on_site_at, ONSITE_RUNNING.has(d.status)),
+        deadlineRow("resolve", d.due_resolve_at, d.resolved_at, false)),
+      actions, form,
+      dups.length ? [el("h3", {}, t("detail.duplicates")), el("ul", { class: "ng-dups", id: "ng-duplicates" }, dups)] : null,
+      el("h3", {}, t("detail.trail")), el("ol", { class: "ng-trail", id: "ng-trail" }, trail));
+    paintCountdowns(detailView);
+  }
+
+  function actionButtons(d) {
+    const s = d.status;
+    const canEscalate = OPEN.has(s) && LEVELS.indexOf(d.level) < LEVELS.length - 1;
+    const b = (action, cls, onclick) => el("button", { type: "button", class: `btn ${cls}`, dataset: { action },
+      id: `ng-act-${action}`, onclick }, t(`action.${action}`));
+    return [
+      s === "reported" ? b("accept", "btn-primary", () => act(d, "accept")) : null,
+      ["accepted", "reopened"].includes(s) ? b("dispatch", "btn-primary", () => showDispatch(d)) : null,
+      s === "resolved" ? b("verify", "btn-success", () => act(d, "verify")) : null,
+      s === "resolved" ? b("redispatch", "btn-outline-secondary", () => reasonForm(d, "redispatch")) : null,
+      ["verified", "evaluated"].includes(s) && ["dispatcher", "admin"].includes(account.role)
+        ? b("close", "btn-success", () => act(d, "close")) : null,
+      canEscalate ? b("escalate", "btn-warning", () => reasonForm(d, "escalate")) : null,
+      ["reported", "accepted"].includes(s) ? b("reject", "btn-outline-danger", () => reasonForm(d, "reject")) : null,
+    ].filter(Boolean);
+  }
+
+  function formBox(...children) {
+    const box = document.getElementById("ng-action-form");
+    box.replaceChildren(el("div", { class: "ng-form-box" }, children));
+    box.scrollIntoView({ block: "nearest" });
+    return box;
+  }
+  function reasonForm(d, action) {
+    const reason = el("textarea", { id: "ng-reason", rows: 3, maxlength: 2000, required: true, class: "form-control" });
+    let level = null;
+    if (action === "escalate") {
+      const higher = LEVELS.slice(LEVELS.indexOf(d.level) + 1);
+      level = el("select", { id: "ng-escalate-level", class: "form-select" },
+        higher.map((l) => el("option", { value: l }, t(`level.${l}`))));
+    }
+    const form = el("form", { id: `ng-form-${action}` },
+      el("label", { for: "ng-reason" }, t(`form.${action}.reason`)), reason,
+      level ? [el("label", { for: "ng-escalate-level" }, t("form.escalate.level")), level] : null,
+      el("div", { class: "ng-row" },
+        el("button", { type: "submit", class: "btn btn-primary", id: "ng-confirm" }, t(`action.${action}`)),
+        el("button", { type: "button", class: "btn btn-light", onclick: () => formBox().replaceChildren() }, t("form.cancel"))));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      if (!reason.value.trim()) { reason.focus(); return; }
+      act(d, action, { reason: reason.value.trim(), ...(level ? { level: level.value } : {}) });
+    });
+    formBox(form);
+    reason.focus();
+  }
+
+  async function showDispatch(d, anySkill = false) {
+    const list = el("ol", { class: "ng-candidates", id: "ng-candidates" }, el("li", { class: "ng-muted" }, t("loading")));
+    const any = el("input", { type: "checkbox", id: "ng-any-skill", checked: anySkill, onchange: () => showDispatch(d, any.checked) });
+    formBox(el("h3", {}, t("dispatch.title")),
+      el("p", { class: "ng-muted" }, t("dispatch.hint")),
+      el("label", { class: "ng-check" }, any, " ", t("dispatch.any_skill")), list,
+      el("div", { class: "ng-row" },
+        el("button", { type: "button", class: "btn btn-outline-primary", id: "ng-dispatch-department",
+          onclick: () => act(d, "dispatch", { to_department: true }) }, t("dispatch.department")),
+        el("button", { type: "button", class: "btn btn-light", onclick: () => formBox().replaceChildren() }, t("form.cancel"))));
+    const r = await api(`requests/${d.id}/volunteers`, { params: { limit: 15, any_skill: anySkill || undefined } });
+    if (!r.ok) { list.replaceChildren(el("li", { class: "ng-error" }, t("error.load"))); return; }
+    if (!r.data.length) { list.replaceChildren(el("li", { class: "ng-muted" }, t("dispatch.none"))); return; }
+    list.replaceChildren(...r.data.map((v, i) => {
+      const f = volunteers.get(v.volunteer_id);
+      return el("li", {}, el("button", { type: "button", class: `ng-candidate ${v.available ? "" : "ng-busy"}`,
+        dataset: { volunteerId: v.volunteer_id, rank: i }, onclick: () => act(d, "dispatch", { volunteer_id: v.volunteer_id }) },
+      el("span", { class: "ng-candidate-main" }, el("strong", {}, name(v)), el("span", { class: "ng-muted" }, ` · ${f ? name(f.properties, "team") : v.team_zh || ""}`),
+        el("span", { class: "ng-muted ng-small" }, (v.skills || []).map((s) => t(`skill.${s}`, s)).join("、"),
+          f ? ` · ${t("volunteer.position")} ${NG.fmtAgo(f.properties.position_at)}` : "")),
+      el("span", { class: "ng-candidate-walk" }, el("strong", {}, fmt("walk.minutes", { n: v.walk_minutes })),
+        el("span", { class: "ng-muted ng-small" }, fmt("walk.metres", { m: Math.round(v.walk_m) })),
+        el("span", { class: `ng-small ${v.available ? "ng-ok" : "ng-late"}` }, fmt("dispatch.load", { n: v.open_cases })))));
+    }));
+  }
+
+  async function act(d, action, fields = {}) {
+    document.querySelectorAll("#ng-detail button").forEach((b) => { b.disabled = true; });
+    const r = await api(`requests/${d.id}/transitions`, { method: "POST", body: { action, version: d.version, ...fields } });
+    if (r.ok) {
+      upsert(r.data);
+      render();
+      NG.toast(fmt("action.done", { action: t(`action.${action}`), id: d.id }), "ok");
+    } else if (r.status === 409) {
+      NG.toast(t("error.conflict"), "warn", 12000);
+    } else {
+      NG.toast(`${t("error.action")} ${r.data?.detail || r.status}`, "error", 12000);
+    }
+    if (selectedId === d.id) await refreshDetail();
+    else document.querySelectorAll("#ng-detail button").forEach((b) => { b.disabled = false; });
+    return r;
+  }
+
+  /* -- start ------------------------------------------------------------------------------- */
+  window.NGDispatch = {
+    ready: false, requests, select, stream, grids, filters, applyFilters,
+    has: (id) => requests.has(Number(id)),
+    get: (id) => requests.get(Number(id))?.data,
+    /** Zoom until the request's own marker is on screen (out of its cluster); resolves when it is. */
+    reveal: (id) => new Promise((resolve) => {
+      const r = requests.get(Number(id));
+      if (!r || !r.shown) return resolve(false);
+      clusters.zoomToShowLayer(r.marker, () => resolve(true));
+    }),
+  };
+  renderLegend();
+  render();
+  base.then(() => grids.load()).catch(() => NG.toast(t("error.load"), "error"));
+  loadCategories();
+  loadVolunteers();
+  setInterval(loadVolunteers, 60000);
+  setInterval(syncClock, 120000);
+  setInterval(() => {
+    let changed = false;
+    for (const r of requests.values()) {
+      if (refreshMarker(r)) { changed = true; if (r.shown) clusters.refreshClusters(r.marker); }
+    }
+    paintCountdowns(listView.hidden ? detailView : queue);
+    if (changed) render();
+  }, 1000);
+})();
