@@ -12,6 +12,7 @@ from datetime import datetime
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from geo.coords import CoordType, check_lonlat, checked_to_wgs84
@@ -133,6 +134,7 @@ def create_request(
     now: datetime,
     reporter: User | None = None,
     idempotency_key: str | None = None,
+    api_client_id: int | None = None,
 ) -> ServiceRequest:
     """Validate, assign and insert a request with its audit entry and event. Does not commit."""
     _validate(data, settings)
@@ -208,6 +210,7 @@ def create_request(
         volunteer_walk_m=round(chosen.walk_m, 1) if chosen else None,
         assignment_method=chosen.method if chosen else None,
         reporter_user_id=reporter.id if reporter else None,
+        api_client_id=api_client_id,
         reporter_name=(data.reporter_name or None),
         reporter_phone=(data.reporter_phone or None),
         reported_at=now,
@@ -255,3 +258,50 @@ def create_request(
     session.flush()
     publish(session, "request.created", event_payload(req, action="report"))
     return req
+
+
+class IdempotencyMismatch(IntakeError):
+    def __init__(self) -> None:
+        super().__init__("Idempotency-Key", "this Idempotency-Key was already used with a different request body")
+
+
+def submit_request(
+    session: Session,
+    *,
+    data: NewRequest,
+    settings: Settings,
+    now: datetime,
+    reporter: User | None = None,
+    idempotency_key: str | None = None,
+    api_client_id: int | None = None,
+) -> tuple[ServiceRequest, bool]:
+    """Intake with idempotency: (request, replayed). A retry with the same key returns the stored
+    request (never a second row, even when two retries race); the same key with another body raises
+    IdempotencyMismatch. The insert runs in a savepoint so a lost race leaves the transaction usable."""
+    if idempotency_key:
+        existing = find_by_idempotency_key(session, idempotency_key)
+        if existing is not None:
+            return _replayed(existing, data)
+    try:
+        with session.begin_nested():
+            req = create_request(
+                session,
+                data=data,
+                settings=settings,
+                now=now,
+                reporter=reporter,
+                idempotency_key=idempotency_key,
+                api_client_id=api_client_id,
+            )
+    except IntegrityError:
+        existing = find_by_idempotency_key(session, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return _replayed(existing, data)
+    return req, False
+
+
+def _replayed(existing: ServiceRequest, data: NewRequest) -> tuple[ServiceRequest, bool]:
+    if existing.idempotency_fingerprint != data.fingerprint():
+        raise IdempotencyMismatch()
+    return existing, True

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -23,7 +22,7 @@ from service.common.spatial import intersects
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 from service.requests import access
 from service.requests.assignment import nearest_volunteers, open_loads
-from service.requests.intake import IntakeError, NewRequest, create_request, find_by_idempotency_key
+from service.requests.intake import IntakeError, NewRequest, submit_request
 from service.requests.models import (
     Channel,
     DuplicateSuggestion,
@@ -113,46 +112,33 @@ def raise_request(
     worker on duty and the nearest available volunteer by walking distance, suggests duplicates and
     sets the deadlines, all in one transaction."""
     if user is None or user.role in (Role.RESIDENT, Role.VOLUNTEER):
-        ip = request.client.host if request.client else "unknown"
-        limiters = request.app.state.limiters
-        limiter = limiters.setdefault("intake", SlidingWindow(settings.intake_rate_per_ip, 60.0))
-        wait = limiter.hit(ip)
-        if wait:
-            seconds = max(int(wait + 0.999), 1)
-            raise Problem(
-                429,
-                f"too many requests from this address; try again in {seconds} s",
-                headers={"Retry-After": str(seconds)},
-            )
+        check_intake_rate(request, settings)
     data = NewRequest(**body.model_dump())
-    if idempotency_key:
-        existing = find_by_idempotency_key(session, idempotency_key)
-        if existing is not None:
-            return _replay(session, existing, data, response)
     reporter = user if user is not None and user.role is Role.RESIDENT else None
     try:
-        req = create_request(
+        req, replayed = submit_request(
             session, data=data, settings=settings, now=clock(), reporter=reporter, idempotency_key=idempotency_key
         )
         session.commit()
     except IntakeError as exc:
         raise Problem(exc.status, str(exc), field=exc.field) from None
-    except IntegrityError:
-        session.rollback()
-        existing = find_by_idempotency_key(session, idempotency_key) if idempotency_key else None
-        if existing is None:
-            raise
-        return _replay(session, existing, data, response)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return _created_body(session, req)
 
 
-def _replay(session: Session, existing: ServiceRequest, data: NewRequest, response: Response) -> dict[str, Any]:
-    if existing.idempotency_fingerprint != data.fingerprint():
+def check_intake_rate(request: Request, settings) -> None:
+    """Public intake is limited per client IP (429 with Retry-After); staff entering calls are not."""
+    ip = request.client.host if request.client else "unknown"
+    limiters = request.app.state.limiters
+    if "intake" not in limiters:
+        limiters["intake"] = SlidingWindow(settings.intake_rate_per_ip, 60.0)
+    wait = limiters["intake"].hit(ip)
+    if wait:
+        seconds = max(int(wait + 0.999), 1)
         raise Problem(
-            422, "this Idempotency-Key was already used with a different request body", field="Idempotency-Key"
+            429, f"too many requests from this address; try again in {seconds} s", headers={"Retry-After": str(seconds)}
         )
-    response.headers["Idempotent-Replayed"] = "true"
-    return _created_body(session, existing)
 
 
 # -- reading -----------------------------------------------------------------------------
