@@ -33,6 +33,7 @@ from service.events.routes import router as events_router
 from service.grids.layer_routes import router as grid_layers_router
 from service.grids.routes import router as grids_router
 from service.network.routes import router as network_router
+from service.open311 import routes as open311
 from service.ops import middleware as ops
 from service.ops.logs import configure_logging
 from service.ops.metrics import Metrics
@@ -125,6 +126,7 @@ def create_app(
     ):
         app.include_router(router)
 
+    open311.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
     _add_health(app)

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     #: Per client IP and worker, per minute (0: no limit).
     login_rate_per_ip: int = 30
     intake_rate_per_ip: int = 60
+    #: Public views of requests (OGC API, Open311) round locations to this grid (or the building).
+    public_location_grid_m: float = Field(default=50.0, gt=0)
+    #: Open311 jurisdiction id (GeoReport v2 discovery), e.g. the district's admin code.
+    open311_jurisdiction: str = "350625"
     #: Browsers on these origins may call the API (CORS is off when empty).
     cors_origins: list[str] = []
 
@@ -60,7 +64,22 @@ class Settings(BaseSettings):
     walking_speed_mps: float = Field(default=1.2, gt=0)
     volunteer_max_open_cases: int = Field(default=3, ge=1)
     #: Positions older than this no longer count for the nearest-volunteer choice (None: no limit).
-    volunteer_position_max_age_minutes: float | None = None
+    #: Default: a 12-hour shift; a volunteer who has not reported since is not where they were.
+    volunteer_position_max_age_minutes: float | None = Field(default=12 * 60, gt=0)
+    #: Position reports per volunteer account and minute (per worker process; 0: no limit).
+    volunteer_position_rate_per_minute: int = Field(default=12, ge=0)
+    #: A reported position farther than this outside every township boundary is refused (422).
+    volunteer_position_max_outside_m: float = Field(default=1000.0, ge=0)
+
+    # Community life: micro-wishes, key households, follow-ups.
+    #: A claimed wish that is not fulfilled within this time goes back to the open list.
+    wish_claim_hours: float = Field(default=72.0, gt=0)
+    #: Key households are visited at least this often unless their own frequency says otherwise (每周至少上门1次).
+    key_household_visit_days: int = Field(default=7, ge=1, le=366)
+    #: A key case's door-knock follow-up by the secretary (书记敲门) is due this long after closure.
+    follow_up_due_days: float = Field(default=3.0, gt=0)
+    #: A return visit (回访) asked for by staff is due this long after it is created, unless given.
+    return_visit_due_days: float = Field(default=7.0, gt=0)
     max_snap_distance_m: float = Field(default=500, gt=0)
     duplicate_radius_m: float = Field(default=100, ge=0)
     duplicate_window_hours: float = Field(default=24, ge=0)

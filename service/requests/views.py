@@ -163,3 +163,18 @@ def public_status(req: ServiceRequest) -> dict[str, Any]:
         "reopen_count",
     )
     return {k: d[k] for k in keep}
+
+
+def public_lonlat(req: ServiceRequest, *, building_point=None, grid_m: float = 50.0) -> tuple[float, float]:
+    """Where a request may be shown to the public: its building's centre when it has one, else its
+    point snapped to a ``grid_m`` metre grid, so a home cannot be pinned from a public map."""
+    if building_point is not None:
+        return round(building_point.x, 7), round(building_point.y, 7)
+    from geo.crs import LocalProjection
+
+    p = to_shape(req.location)
+    projection = LocalProjection.for_lonlat(p.x, p.y)
+    x, y = projection.forward(p.x, p.y)
+    sx, sy = (round(float(x) / grid_m) * grid_m, round(float(y) / grid_m) * grid_m)
+    lon, lat = projection.inverse(sx, sy)
+    return round(float(lon), 7), round(float(lat), 7)

@@ -1,0 +1,74 @@
+"""Open311 answers in JSON and XML, as GeoReport v2 spells them.
+
+JSON answers are arrays (even for one request); XML wraps the same records in a plural root
+(``<services>``, ``<service_requests>``, …). Errors are an array of ``{code, description}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from fastapi.responses import Response
+
+#: list root -> item element, for XML
+_ITEM = {
+    "services": "service",
+    "service_requests": "request",
+    "errors": "error",
+    "discovery": None,
+    "service_definition": None,
+    "attributes": "attribute",
+    "values": "value",
+    "endpoints": "endpoint",
+    "formats": "format",
+    "keywords": "keyword",
+}
+
+
+def _xml_value(parent: ET.Element, key: str, value: Any) -> None:
+    if isinstance(value, list):
+        holder = ET.SubElement(parent, key)
+        item_tag = _ITEM.get(key) or key.rstrip("s")
+        for item in value:
+            _xml_value(holder, item_tag, item)
+    elif isinstance(value, dict):
+        node = ET.SubElement(parent, key)
+        for k, v in value.items():
+            _xml_value(node, k, v)
+    else:
+        node = ET.SubElement(parent, key)
+        if value is not None:
+            node.text = str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def to_xml(root: str, body: Any) -> bytes:
+    element = ET.Element(root)
+    if isinstance(body, list):
+        item_tag = _ITEM.get(root) or root.rstrip("s")
+        for item in body:
+            _xml_value(element, item_tag, item)
+    else:
+        for k, v in body.items():
+            _xml_value(element, k, v)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(element, encoding="utf-8")
+
+
+def render(fmt: str, root: str, body: Any, status: int = 200) -> Response:
+    if fmt == "xml":
+        return Response(to_xml(root, body), status_code=status, media_type="text/xml; charset=utf-8")
+    return Response(json.dumps(body, ensure_ascii=False).encode(), status_code=status, media_type="application/json")
+
+
+class Open311Error(Exception):
+    """An Open311 error answer: 400, 403 or 404 with an array of {code, description}."""
+
+    def __init__(self, status: int, description: str, fmt: str = "json") -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+        self.fmt = fmt
+
+    def response(self) -> Response:
+        return render(self.fmt, "errors", [{"code": self.status, "description": self.description}], self.status)
