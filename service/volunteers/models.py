@@ -44,3 +44,6 @@ class Volunteer(Base, NamedMixin, RefMixin):
     position_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    #: The building the volunteer lives in (for the building's duty rotation). No foreign key: SQLite
+    #: cannot add one to this table without rebuilding it, which SpatiaLite's geometry registration forbids.
+    home_building_id: Mapped[int | None] = mapped_column(Integer)

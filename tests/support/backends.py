@@ -61,6 +61,9 @@ def make_settings(url: str, **overrides) -> Settings:
         "login_rate_per_ip": 0,
         "intake_rate_per_ip": 0,
         "login_max_failures": 10_000,
+        # Tests move the clock by days and months: demo positions must keep counting for the
+        # nearest-volunteer choice (the production default forgets positions after a 12-hour shift).
+        "volunteer_position_max_age_minutes": None,
     }
     return Settings(**(values | overrides))
 
