@@ -30,9 +30,11 @@ from service.db import Database
 from service.deps import ReadSession
 from service.events.hub import EventHub
 from service.events.routes import router as events_router
+from service.exports.routes import router as exports_router
 from service.grids.layer_routes import router as grid_layers_router
 from service.grids.routes import router as grids_router
 from service.network.routes import router as network_router
+from service.ogc import routes as ogc
 from service.open311 import routes as open311
 from service.ops import middleware as ops
 from service.ops.logs import configure_logging
@@ -122,11 +124,13 @@ def create_app(
         requests_router,
         events_router,
         audit_router,
+        exports_router,
         pages_router,
     ):
         app.include_router(router)
 
     open311.install(app)
+    ogc.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
     _add_health(app)

@@ -1,0 +1,1 @@
+"""Shared helpers of the community-life domains (points, wishes, key households, follow-ups, duty, teams)."""
