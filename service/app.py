@@ -28,11 +28,14 @@ from service.common import problems
 from service.config import Settings, get_settings
 from service.db import Database
 from service.deps import ReadSession
+from service.duty.routes import router as duty_router
 from service.events.hub import EventHub
 from service.events.routes import router as events_router
 from service.exports.routes import router as exports_router
+from service.followups.routes import router as followups_router
 from service.grids.layer_routes import router as grid_layers_router
 from service.grids.routes import router as grids_router
+from service.households.routes import router as households_router
 from service.network.routes import router as network_router
 from service.ogc import routes as ogc
 from service.open311 import routes as open311
@@ -40,10 +43,13 @@ from service.ops import middleware as ops
 from service.ops.logs import configure_logging
 from service.ops.metrics import Metrics
 from service.organisations.routes import router as organisations_router
+from service.points.routes import router as points_router
 from service.requests import scheduler
 from service.requests.routes import router as requests_router
 from service.stations.routes import router as stations_router
+from service.teams.routes import router as teams_router
 from service.volunteers.routes import router as volunteers_router
+from service.wishes.routes import router as wishes_router
 
 log = logging.getLogger("neighborgrid")
 
@@ -122,6 +128,13 @@ def create_app(
         organisations_router,
         volunteers_router,
         requests_router,
+        # community life (issue 8)
+        teams_router,
+        points_router,
+        wishes_router,
+        households_router,
+        followups_router,
+        duty_router,
         events_router,
         audit_router,
         exports_router,

@@ -21,7 +21,7 @@ from service.config import Settings
 from service.db import Database
 from service.requests import sla
 from service.requests.models import OPEN_STATUSES, ServiceRequest, Status
-from service.requests.workflow import escalate_to, record, refresh_warning
+from service.requests.workflow import after_close, escalate_to, record, refresh_warning
 from service.stations.circles import refresh_stale_circles
 
 log = logging.getLogger("neighborgrid.scheduler")
@@ -55,7 +55,7 @@ def apply_deadlines(db: Database, *, now: datetime, settings: Settings) -> TickR
     for request_id in open_ids:
         _guarded(db, request_id, result, lambda s, req: _apply_open(s, req, now))
     for request_id in stale_done:
-        _guarded(db, request_id, result, lambda s, req: _auto_close(s, req, now))
+        _guarded(db, request_id, result, lambda s, req: _auto_close(s, req, now, settings))
     return result
 
 
@@ -110,7 +110,7 @@ def _apply_open(session, req: ServiceRequest, now: datetime) -> dict[str, int] |
     return {"recoloured": 1}
 
 
-def _auto_close(session, req: ServiceRequest, now: datetime) -> dict[str, int] | None:
+def _auto_close(session, req: ServiceRequest, now: datetime, settings: Settings) -> dict[str, int] | None:
     if req.status not in (Status.VERIFIED, Status.EVALUATED):
         return None
     before = req.status
@@ -118,12 +118,16 @@ def _auto_close(session, req: ServiceRequest, now: datetime) -> dict[str, int] |
     req.closed_at = now
     req.updated_at = now
     record(session, req, action="close", before=before, actor=None, now=now, note="closed automatically")
+    after_close(session, req, now=now, settings=settings)
     session.flush()
     return {"closed": 1}
 
 
 async def run_forever(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
-    """The in-service scheduler loop (one per worker process): deadlines, then stale service circles."""
+    """The in-service scheduler loop (one per worker process): deadlines, community life (wish claims
+    that ran out, key households that became overdue), then stale service circles."""
+    from service.community.tick import community_tick
+
     while True:
         await asyncio.sleep(settings.sla_tick_seconds)
         try:
@@ -133,3 +137,9 @@ async def run_forever(db: Database, settings: Settings, clock: Callable[[], date
             raise
         except Exception:  # keep the loop alive: the next tick retries from the database
             log.exception("deadline tick failed")
+        try:
+            await asyncio.to_thread(community_tick, db, now=clock())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # its own failures must not stop the deadlines (nor the reverse)
+            log.exception("community tick failed")

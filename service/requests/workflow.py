@@ -202,7 +202,16 @@ def apply_transition(
         note=data.note or data.reason or data.comment,
         data=ctx.details,
     )
+    if req.status is S.CLOSED and before is not S.CLOSED:
+        after_close(session, req, now=now, settings=settings)
     return req
+
+
+def after_close(session: Session, req: ServiceRequest, *, now: datetime, settings: Settings) -> None:
+    """In the closing transaction: a key case gets the secretary's follow-up (service.followups)."""
+    from service.followups.service import on_request_closed
+
+    on_request_closed(session, req, now=now, settings=settings)
 
 
 def record(
