@@ -21,6 +21,8 @@
   // folium sets no maxZoom without tiles; MarkerCluster and fitBounds need one.
   if (!map.options.maxZoom) map.setMaxZoom(20);
   map.setMinZoom(12);
+  map.options.zoomSnap = 0.25;  // fit the community snugly on any screen
+  map.options.zoomDelta = 0.5;
   map.getContainer().classList.add(`ng-basemap-${config.basemap}`);
   document.body.classList.add(`ng-page-${config.page}`);
 
@@ -54,6 +56,11 @@
       if (c === undefined || c === null || c === false) continue;
       node.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
+    return node;
+  }
+  /** node.replaceChildren, skipping null/undefined/false and flattening arrays (as el() does). */
+  function fill(node, ...children) {
+    node.replaceChildren(...children.flat(Infinity).filter((c) => c !== undefined && c !== null && c !== false));
     return node;
   }
   function uuid() {
@@ -311,8 +318,8 @@
 
   /* -- live events: SSE with a short-lived ticket, catching up from the last id -------------- */
   /** Subscribe to the event stream. After a dropped connection it reconnects with a fresh ticket
-   *  and `since` = the last event id it saw, so nothing is missed. `onOpen(first)` runs on each
-   *  (re)connection. Returns {close, pause, resume, drop, state, lastId}. */
+   *  and `since` = the last event id it saw, so nothing is missed. `onOpen({first, since})` runs on
+   *  each (re)connection. Returns {close, pause, resume, drop, state, lastId}. */
   function events(onEvent, { onState, onOpen } = {}) {
     let lastId = null, source = null, stopped = false, paused = false, retry = 1000, timer = null, opened = 0;
     let state = "connecting";
@@ -330,7 +337,8 @@
       if (stopped || paused) return;
       if (!r.ok) { setState("error"); schedule(); return; }
       const params = new URLSearchParams({ ticket: r.data.ticket });
-      if (lastId !== null) params.set("since", lastId);
+      const since = lastId;
+      if (since !== null) params.set("since", since);
       const es = new EventSource(`${config.api}/events?${params}`);
       source = es;
       es.onopen = () => {
@@ -338,7 +346,8 @@
         retry = 1000;
         opened += 1;
         setState("open");
-        if (onOpen) onOpen(opened === 1);
+        // `since` null on a reconnection: no event had arrived yet, so the page must reload its data
+        if (onOpen) onOpen({ first: opened === 1, since });
       };
       const handle = (ev) => {
         if (source !== es) return;
@@ -450,7 +459,7 @@
   el("i", { class: "fa-solid fa-language", "aria-hidden": "true" }), " ", t("lang.switch"));
   switcher.addTo(map);
 
-  window.NG = { config, map, panel, t, fmt, name, el, api, login, logout, me, requireLogin, shell, toast, toMap,
+  window.NG = { config, map, panel, t, fmt, name, el, fill, api, login, logout, me, requireLogin, shell, toast, toMap,
     fromMap, geoToMap, wgsToGcj, gcjToWgs, drawBase, fitTo, events, clock, fmtMinutes, fmtCountdown, fmtAgo,
     fmtTime, warningClass, badge, WARNINGS, uuid, debounce, stationGlyph, stationIcon, get baseBounds() { return baseBounds; } };
 })();

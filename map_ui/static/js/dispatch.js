@@ -50,7 +50,7 @@
         className: `marker-cluster ng-cluster ng-cluster-${WARNINGS[worst]}${breached ? " ng-breached" : ""}` });
     },
   }).addTo(map);
-  const volunteerLayer = L.layerGroup().addTo(map);
+  const volunteerLayer = L.layerGroup();
   let heat = null;
 
   const grids = new NG.GridLayer({
@@ -73,8 +73,15 @@
     onclick: () => { gridMode = mode; modeButtons.forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.mode === mode))); grids.restyle(); renderLegend(); } },
   t(`grid.colour.${mode}`)));
   const heatToggle = el("input", { type: "checkbox", id: "ng-heat", onchange: () => toggleHeat(heatToggle.checked) });
-  const volToggle = el("input", { type: "checkbox", id: "ng-volunteers", checked: true,
-    onchange: () => (volToggle.checked ? volunteerLayer.addTo(map) : map.removeLayer(volunteerLayer)) });
+  // Volunteers show from street level up (zoom 16): zoomed out, 70 icons would bury the requests.
+  const VOLUNTEER_ZOOM = 16;
+  const showVolunteers = () => {
+    const on = volToggle.checked && map.getZoom() >= VOLUNTEER_ZOOM;
+    if (on && !map.hasLayer(volunteerLayer)) volunteerLayer.addTo(map);
+    if (!on && map.hasLayer(volunteerLayer)) map.removeLayer(volunteerLayer);
+  };
+  const volToggle = el("input", { type: "checkbox", id: "ng-volunteers", checked: true, onchange: showVolunteers });
+  map.on("zoomend", showVolunteers);
   const legend = el("div", { class: "ng-legend", id: "ng-legend" });
 
   const chip = (group, value, label, extraClass = "") => el("button", { type: "button",
@@ -387,7 +394,9 @@
     live.dataset.state = state;
     live.querySelector(".ng-live-text").textContent = t(`live.${state}`);
   }
-  const stream = NG.events(onEvent, { onState, onOpen: (first) => { if (first) loadRequests(); } });
+  // The list is read once the stream is open, so nothing falls between the two; a reconnection
+  // catches up from the last event id, or reloads when no event had arrived before it dropped.
+  const stream = NG.events(onEvent, { onState, onOpen: ({ first, since }) => { if (first || since === null) loadRequests(); } });
 
   /* -- details and actions ----------------------------------------------------------------- */
   async function select(id, { reveal = false } = {}) {
@@ -466,7 +475,7 @@
         e.from && e.to && e.from !== e.to ? el("span", { class: "ng-muted" }, ` ${t(`status.${e.from}`, e.from)} → ${t(`status.${e.to}`, e.to)}`) : null,
         el("span", { class: "ng-muted" }, ` · ${["system", "reporter"].includes(e.actor) ? t(`actor.${e.actor}`) : (e.actor || "")}`),
         e.note ? el("div", { class: "ng-trail-note" }, e.note) : null)));
-    detailView.replaceChildren(
+    NG.fill(detailView,
       el("div", { class: "ng-row ng-between" }, backButton(), el("span", { class: "ng-muted ng-mono" }, d.tracking_code)),
       el("h2", { class: "ng-detail-title" }, `#${d.id} ${name(d, "category_name") || catName(d.category)}`),
       el("div", { class: "ng-row" }, NG.badge("warning", d.warning_level), NG.badge("status", d.status),
@@ -586,7 +595,7 @@
   };
   renderLegend();
   render();
-  base.then(() => grids.load()).catch(() => NG.toast(t("error.load"), "error"));
+  base.then(() => { showVolunteers(); return grids.load(); }).catch(() => NG.toast(t("error.load"), "error"));
   loadCategories();
   loadVolunteers();
   setInterval(loadVolunteers, 60000);

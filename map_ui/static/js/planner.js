@@ -213,7 +213,8 @@
       onkeydown: (ev) => { if (ev.key === "Enter") ev.currentTarget.click(); } }, t(`planner.col.${key}`))));
     const bodyRows = rows.map((f) => el("tr", { dataset: { id: f.id }, class: f.id === selected ? "ng-active" : "",
       onclick: () => selectGrid(f.id) }, cols.map(([, , cell]) => el("td", {}, cell(f)))));
-    table.replaceChildren(el("thead", {}, head), el("tbody", {}, bodyRows));
+    NG.fill(table, rows.length ? null : el("caption", { class: "ng-muted", id: "ng-table-empty" }, t("planner.no_grids")),
+      el("thead", {}, head), el("tbody", {}, bodyRows));
   }
   function selectGrid(id, { fromMap = false } = {}) {
     selected = Number(id);

@@ -266,7 +266,7 @@
       list.map((c) => el("li", {}, el("a", { href: `/track/${encodeURIComponent(c)}?lang=${NG.config.lang}`, class: "ng-mono" }, c))))] : []));
   }
 
-  window.NGStations = { setMe, choose, get nearby() { return nearby; } };
+  window.NGStations = { setMe, choose, get me() { return me; }, get nearby() { return nearby; } };
   renderMine();
   await loadStations();
 })();

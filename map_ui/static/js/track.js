@@ -53,7 +53,7 @@
     const trail = el("ol", { class: "ng-timeline", id: "ng-timeline" }, (d.trail || []).map((e) => el("li", {},
       el("div", {}, el("strong", {}, t(`track.action.${e.action}`, t(`action.${e.action}`, e.action)))),
       el("div", { class: "ng-muted" }, NG.fmtTime(e.at), e.to && e.from !== e.to ? ` · ${t(`status.${e.to}`, e.to)}` : ""))));
-    body.replaceChildren(
+    NG.fill(body,
       el("div", { class: "ng-code", id: "ng-code" }, d.tracking_code),
       el("h2", { id: "ng-category" }, name(d, "category_name") || d.category),
       el("div", { class: "ng-row" }, el("span", { id: "ng-status" }, NG.badge("status", d.status)),
