@@ -25,7 +25,7 @@ def layer_frame(session: Session, name: str, settings: Settings) -> gpd.GeoDataF
     features = provider.to_features(session, rows, False, settings)
     for f in features:
         f["properties"] = {
-            "fid": f["id"],
+            "id": f["id"],
             **{
                 k: (json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
                 for k, v in f["properties"].items()
@@ -34,13 +34,18 @@ def layer_frame(session: Session, name: str, settings: Settings) -> gpd.GeoDataF
     frame = (
         gpd.GeoDataFrame.from_features(features, crs="EPSG:4326")
         if features
-        else gpd.GeoDataFrame({"fid": pd.Series(dtype="int64")}, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+        else gpd.GeoDataFrame({"id": pd.Series(dtype="int64")}, geometry=gpd.GeoSeries([], crs="EPSG:4326"))
     )
-    return (
-        frame.convert_dtypes(convert_string=False, convert_boolean=True, convert_floating=False)
-        if len(frame)
-        else frame
-    )
+    for column in frame.columns:  # whole numbers as integers (pandas makes them float when some are null)
+        series = frame[column]
+        if (
+            column != "geometry"
+            and series.dtype == float
+            and len(series.dropna())
+            and series.dropna().mod(1).eq(0).all()
+        ):
+            frame[column] = series.astype("Int64")
+    return frame
 
 
 def export(session: Session, *, layers: list[str], fmt: str, settings: Settings) -> tuple[bytes, str, str]:
