@@ -249,6 +249,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    worker_healthcheck_timeout: Annotated[
+        int, typer.Option(help="seconds a starting worker may take before uvicorn replaces it")
+    ] = 60,
 ) -> None:
     """Serve the API and pages with uvicorn."""
     import uvicorn
@@ -265,6 +268,7 @@ def serve(
         workers=workers,
         log_level="info",
         proxy_headers=False,
+        timeout_worker_healthcheck=worker_healthcheck_timeout,
     )
 
 

@@ -119,12 +119,13 @@ def raise_request(
         req, replayed = submit_request(
             session, data=data, settings=settings, now=clock(), reporter=reporter, idempotency_key=idempotency_key
         )
+        out = _created_body(session, req)  # read before commit: on SpatiaLite a later read would queue for the lock
         session.commit()
     except IntakeError as exc:
         raise Problem(exc.status, str(exc), field=exc.field) from None
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    return _created_body(session, req)
+    return out
 
 
 def check_intake_rate(request: Request, settings) -> None:
@@ -335,6 +336,9 @@ def transition(
                 before=before,
                 after=after,
             )
+        session.flush()  # the version moves here (or StaleDataError); the answer is read before commit
+        out = request_dict(req, full_reporter=access.full_reporter(session, user, req))
+        out["can_reopen"] = req.status is Status.EVALUATED and (req.satisfaction or 5) <= 2
         session.commit()
     except TransitionError as exc:
         session.rollback()
@@ -348,8 +352,6 @@ def transition(
             field="version",
             current_version=current.version if current else None,
         ) from None
-    out = request_dict(req, full_reporter=access.full_reporter(session, user, req))
-    out["can_reopen"] = req.status is Status.EVALUATED and (req.satisfaction or 5) <= 2
     return out
 
 

@@ -40,7 +40,12 @@ class TickResult:
 def apply_deadlines(db: Database, *, now: datetime, settings: Settings) -> TickResult:
     result = TickResult()
     with db.reader() as session:
-        open_ids = list(session.scalars(select(ServiceRequest.id).where(ServiceRequest.status.in_(OPEN_STATUSES))))
+        # One read decides which open cases need a change; only those get a transaction of their own.
+        open_ids = [
+            req.id
+            for req in session.scalars(select(ServiceRequest).where(ServiceRequest.status.in_(OPEN_STATUSES)))
+            if _needs_attention(req, now)
+        ]
         cutoff = now - timedelta(days=settings.auto_close_after_days)
         stale_done = list(
             session.scalars(
@@ -57,6 +62,17 @@ def apply_deadlines(db: Database, *, now: datetime, settings: Settings) -> TickR
     for request_id in stale_done:
         _guarded(db, request_id, result, lambda s, req: _auto_close(s, req, now, settings))
     return result
+
+
+def _needs_attention(req: ServiceRequest, now: datetime) -> bool:
+    """A deadline newly breached, or a colour that time has changed."""
+    clock = sla.clock_of(req)
+    if any(not getattr(req, _BREACH_FLAGS[name]) for name in sla.breached(clock, now)):
+        return True
+    level = sla.warning_level(
+        severity=req.category.severity, households=req.households_affected, clock=clock, now=now, status=req.status
+    )
+    return level != req.warning_level
 
 
 def _guarded(db: Database, request_id: int, result: TickResult, change: Callable) -> None:
