@@ -29,6 +29,8 @@ from geo.crs import LocalProjection
 
 #: Zero-length edges would vanish from a sparse matrix; they get this length instead (metres).
 _MIN_EDGE_M = 1e-6
+#: How many snapped points a graph remembers.
+SNAP_MEMO = 20_000
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class WalkGraph:
         projection: LocalProjection | None = None,
     ) -> None:
         node_lonlat = np.asarray(node_lonlat, dtype=float).reshape(-1, 2)
+        self._snap_memo: dict[tuple[float, float], Snap] = {}
         self.node_ids = list(node_ids)
         self.index_of = {nid: i for i, nid in enumerate(self.node_ids)}
         if projection is None:
@@ -129,8 +132,19 @@ class WalkGraph:
         return float(x), float(y)
 
     def snap(self, lon: float, lat: float) -> Snap:
-        """Snap a lon/lat point onto the nearest edge (ties: lowest edge index)."""
-        return self.snap_xy(*self.to_metric_xy(lon, lat))
+        """Snap a lon/lat point onto the nearest edge (ties: lowest edge index).
+
+        Memoised on the exact coordinates: volunteers and stations are snapped again and again from
+        the same positions (the memo keeps the newest ``SNAP_MEMO`` points)."""
+        key = (lon, lat)
+        memo = self._snap_memo
+        found = memo.get(key)
+        if found is None:
+            found = self.snap_xy(*self.to_metric_xy(lon, lat))
+            if len(memo) >= SNAP_MEMO:
+                memo.pop(next(iter(memo)))
+            memo[key] = found
+        return found
 
     def snap_xy(self, x: float, y: float) -> Snap:
         if self.tree is None:
@@ -146,8 +160,9 @@ class WalkGraph:
         return Snap(edge=edge, along_m=along, offset_m=float(distances.min()), point=line.interpolate(t), origin=point)
 
     def snap_many(self, lons: np.ndarray, lats: np.ndarray) -> list[Snap]:
-        xs, ys = self.projection.forward(np.asarray(lons, float), np.asarray(lats, float))
-        return [self.snap_xy(float(x), float(y)) for x, y in zip(np.atleast_1d(xs), np.atleast_1d(ys), strict=True)]
+        return [
+            self.snap(float(lon), float(lat)) for lon, lat in zip(np.atleast_1d(lons), np.atleast_1d(lats), strict=True)
+        ]
 
     # -- distances ----------------------------------------------------------------------------
 

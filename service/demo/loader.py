@@ -28,6 +28,7 @@ from service.areas.models import Area, AreaLevel
 from service.auth.models import Role, User
 from service.auth.service import create_user, get_user
 from service.buildings.models import Building
+from service.common.layer_cache import AREAS, BUILDINGS, GRIDS
 from service.common.progress import NoProgress, Progress
 from service.common.revisions import bump_revision
 from service.community.times import local_date, week_start
@@ -180,7 +181,8 @@ def load_demo(
     workers = _load_workers(session, org["grid_workers"], grids, party, progress)
     buildings = _load_buildings(session, demo_dir, areas, grids, progress)
     nodes, edges = _load_network(session, demo_dir, progress)
-    bump_revision(session, NETWORK_REVISION)
+    for name in (NETWORK_REVISION, GRIDS, AREAS, BUILDINGS):
+        bump_revision(session, name)
     stations = _load_stations(session, demo_dir, areas, progress)
     life_path = demo_dir / "community_life.json"
     life = json.loads(life_path.read_text(encoding="utf-8")) if life_path.exists() else None

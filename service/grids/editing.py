@@ -24,6 +24,8 @@ from geo.topology import Issue, as_multi, impact, shared_boundary_m, split_by_li
 from service.areas.models import Area
 from service.buildings.models import Building
 from service.common.geojson import geometry_dict
+from service.common.layer_cache import GRIDS
+from service.common.revisions import bump_revision
 from service.config import Settings
 from service.events.outbox import publish
 from service.grids.history import close_history, record_version
@@ -262,6 +264,7 @@ def apply(
             p.grid_id = grid.id
             changed.append(grid)
     _reassign(session, result, proposals, by=by, now=now)
+    bump_revision(session, GRIDS)
     for grid in changed:
         publish(
             session,

@@ -30,6 +30,8 @@ from geo.topology import as_multi, check_shape, polygonal
 from service.areas.models import Area, AreaLevel
 from service.buildings.models import Building
 from service.common.geojson import feature
+from service.common.layer_cache import GRIDS
+from service.common.revisions import bump_revision
 from service.config import Settings
 from service.events.outbox import publish
 from service.grids.history import close_history, record_version
@@ -180,6 +182,7 @@ def import_layer(
         close_history(session, grid, now=now)
         retired += 1
     session.flush()
+    bump_revision(session, GRIDS)
     publish(session, "grid.changed", {"layer": layer.value, "imported": True})
     return {"layer": layer.value, "created": created, "updated": updated, "unchanged": unchanged, "retired": retired}
 

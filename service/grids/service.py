@@ -6,17 +6,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from geo.bbox import BBox
-from geo.locate import Located
+from geo.locate import Located, PolygonIndex
 from service.areas.models import Area, AreaLevel
 from service.areas.service import area_summary
 from service.buildings.models import Building
 from service.buildings.service import building_summary
 from service.common.geojson import feature
-from service.common.locating import locate_row
+from service.common.layer_cache import AREAS, BUILDINGS, GRIDS, cached
 from service.common.spatial import intersects
 from service.grids.models import Grid, GridLayer
 
@@ -106,48 +107,47 @@ class Location:
     building: Building | None
 
 
+def _grid_index(layer: GridLayer):
+    def build(session: Session) -> PolygonIndex:
+        rows = session.execute(
+            select(Grid.id, Grid.geom).where(Grid.layer == layer, Grid.retired_at.is_(None)).order_by(Grid.code)
+        ).all()
+        return PolygonIndex([r.id for r in rows], [to_shape(r.geom) for r in rows])
+
+    return build
+
+
+def _area_index(level: AreaLevel):
+    def build(session: Session) -> PolygonIndex:
+        rows = session.execute(select(Area.id, Area.geom).where(Area.level == level).order_by(Area.code)).all()
+        return PolygonIndex([r.id for r in rows], [to_shape(r.geom) for r in rows])
+
+    return build
+
+
+def _building_index(session: Session) -> PolygonIndex:
+    rows = session.execute(select(Building.id, Building.geom).order_by(Building.id)).all()
+    return PolygonIndex([r.id for r in rows], [to_shape(r.geom) for r in rows])
+
+
 def locate_point(
-    session: Session,
-    *,
-    lon: float,
-    lat: float,
-    layer: GridLayer = GridLayer.ONE_NETWORK,
-    max_distance_m: float,
+    session: Session, *, lon: float, lat: float, layer: GridLayer = GridLayer.ONE_NETWORK, max_distance_m: float
 ) -> Location:
-    """Grid, community, compound and building at a WGS84 point (see ``geo.locate`` for the rules)."""
-    grid, located = locate_row(
-        session,
-        Grid,
-        Grid.geom,
-        lon=lon,
-        lat=lat,
-        max_distance_m=max_distance_m,
-        where=[Grid.layer == layer, Grid.retired_at.is_(None)],
-        order_by=[Grid.code],
-    )
-    community, _ = locate_row(
-        session,
-        Area,
-        Area.geom,
-        lon=lon,
-        lat=lat,
-        where=[Area.level == AreaLevel.COMMUNITY],
-        order_by=[Area.code],
-    )
-    if community is None and grid is not None:
-        community = session.get(Area, grid.community_id)
-    compound, _ = locate_row(
-        session,
-        Area,
-        Area.geom,
-        lon=lon,
-        lat=lat,
-        where=[Area.level == AreaLevel.COMPOUND],
-        order_by=[Area.code],
-    )
-    building, _ = locate_row(session, Building, Building.geom, lon=lon, lat=lat, order_by=[Building.id])
-    if grid is not None:
-        grid = get_grid(session, grid_id=grid.id)
+    """Grid, community, compound and building at a WGS84 point (see ``geo.locate`` for the rules).
+
+    The layers come from per-process indexes kept fresh by data revisions (``service.common.layer_cache``)."""
+    grids = cached(session, f"grid-index:{layer.value}", (GRIDS,), _grid_index(layer))
+    located = grids.locate(lon, lat, max_distance_m=max_distance_m)
+    grid = get_grid(session, grid_id=located.key) if located.key is not None else None
+    communities = cached(session, "area-index:community", (AREAS,), _area_index(AreaLevel.COMMUNITY))
+    found = communities.locate(lon, lat, max_distance_m=0).key
+    community = session.get(Area, found) if found is not None else (grid.community if grid else None)
+    compounds = cached(session, "area-index:compound", (AREAS,), _area_index(AreaLevel.COMPOUND))
+    found = compounds.locate(lon, lat, max_distance_m=0).key
+    compound = session.get(Area, found) if found is not None else None
+    buildings = cached(session, "building-index", (BUILDINGS,), _building_index)
+    found = buildings.locate(lon, lat, max_distance_m=0).key
+    building = session.get(Building, found) if found is not None else None
     return Location(grid, located, community, compound, building)
 
 

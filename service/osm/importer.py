@@ -33,6 +33,7 @@ from sqlalchemy import Column, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from service.buildings.models import Building
+from service.common.layer_cache import BUILDINGS
 from service.common.progress import NoProgress, Progress
 from service.common.revisions import bump_revision
 from service.config import Settings, get_settings
@@ -86,6 +87,7 @@ def load_osm(
     counts["street_edges"] = _load_edges(session, data, node_ids, progress)
     if data.edges:
         bump_revision(session, NETWORK_REVISION)
+    bump_revision(session, BUILDINGS)
     counts["buildings"], counts["buildings_updated"] = _load_buildings(session, data, progress)
     counts["buildings_skipped"] = data.buildings_dropped
     counts["stations"], counts["stations_updated"] = _load_stations(session, data, progress)
