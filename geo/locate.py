@@ -140,8 +140,29 @@ class PolygonIndex:
         first = np.full(len(lons), -1, dtype=np.int64)
         first[pt_idx[::-1]] = poly_idx[::-1]
         result[single] = first[single]
+        outside = np.flatnonzero(counts == 0)
+        if len(outside) and max_distance_m > 0:
+            result[outside] = self._nearest_many(lons[outside], lats[outside], max_distance_m)
         index_of = {k: i for i, k in enumerate(self.keys)}
-        for i in np.flatnonzero(~single):
+        for i in np.flatnonzero(counts > 1):  # on a shared boundary: the single-point rule
             found = self.locate(float(lons[i]), float(lats[i]), max_distance_m=max_distance_m)
             result[i] = -1 if found.key is None else index_of[found.key]
         return result
+
+    def _nearest_many(self, lons: np.ndarray, lats: np.ndarray, max_distance_m: float) -> np.ndarray:
+        """Vectorised ``_nearest`` for points outside every polygon (same ties: lowest index)."""
+        out = np.full(len(lons), -1, dtype=np.int64)
+        reach = metres_to_degrees(max_distance_m, float(np.max(np.abs(lats)))) * 1.5
+        p_idx, g_idx = self.tree.query(shapely.points(lons, lats), predicate="dwithin", distance=reach)
+        if not len(p_idx):
+            return out
+        assert self.projection is not None
+        x, y = self.projection.forward(lons[p_idx], lats[p_idx])
+        metres = shapely.distance(self._metric_geoms()[g_idx], shapely.points(x, y))
+        order = np.lexsort((g_idx, metres, p_idx))
+        p_idx, g_idx, metres = p_idx[order], g_idx[order], metres[order]
+        first = np.ones(len(p_idx), dtype=bool)
+        first[1:] = p_idx[1:] != p_idx[:-1]
+        keep = first & (metres <= max_distance_m)
+        out[p_idx[keep]] = g_idx[keep]
+        return out
