@@ -41,7 +41,7 @@ def list_follow_ups(
     session: ReadSession,
     clock: ClockDep,
     user: Staff,
-    status: FollowUpStatus | None = FollowUpStatus.PENDING,
+    status: Annotated[list[FollowUpStatus] | None, Query(description="e.g. pending; default all")] = None,
     kind: FollowUpKind | None = None,
     request_id: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
     mine: bool = Query(False, description="only those assigned to me"),
@@ -58,7 +58,9 @@ def list_follow_ups(
         query = query.where(FollowUp.assignee_user_id == user.id)
     if unassigned:
         query = query.where(FollowUp.assignee_user_id.is_(None))
-    for column, value in ((FollowUp.status, status), (FollowUp.kind, kind), (FollowUp.request_id, request_id)):
+    if status:
+        query = query.where(FollowUp.status.in_(status))
+    for column, value in ((FollowUp.kind, kind), (FollowUp.request_id, request_id)):
         if value is not None:
             query = query.where(column == value)
     items = [follow_up_dict(f, now, req) for f, req in session.execute(query.order_by(FollowUp.due_at, FollowUp.id))]

@@ -72,7 +72,7 @@ def household_dict(h: KeyHousehold, building: Building, now: datetime, *, with_v
         "last_visit_at": h.last_visit_at.isoformat() if h.last_visit_at else None,
         "due_at": due.isoformat(),
         "overdue": is_overdue(h, now),
-        "overdue_days": round((now - due).total_seconds() / 86400, 1) if is_overdue(h, now) else 0,
+        "overdue_days": round((now - due).total_seconds() / 86400, 2) if is_overdue(h, now) else 0,
         "active": h.active,
         "lon": round(p.x, 7),
         "lat": round(p.y, 7),
