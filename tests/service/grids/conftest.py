@@ -1,0 +1,49 @@
+"""Fixtures for the grid-editing tests.
+
+Tests that accept edits use ``private_backend`` (a fresh database per test). The validation and
+role tests only send edits that must be refused, so they share one fresh database per backend for
+this package (``refusing_backend``): never the session's shared demo, which other tests need intact.
+The known-bug tests use it too, on department layers that no other test here looks at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import httpx
+import pytest
+
+from service.common.gdal import prime_gdal
+from tests.service.grids.town import Town
+from tests.support.backends import BACKENDS, Backend, start_backend
+
+prime_gdal()  # GDAL before SpatiaLite, or GeoPackage writes in this process crash (service/common/gdal.py)
+
+
+@pytest.fixture(scope="package", params=BACKENDS)
+def refusing_backend(request, tmp_path_factory) -> Iterator[Backend]:
+    with ExitStack() as stack:
+        yield start_backend(
+            request.param, stack, tmp_path_factory.mktemp(f"grids-{request.param}"), scheduler_enabled=False
+        )
+
+
+@pytest.fixture(scope="package")
+def clients(refusing_backend) -> Iterator[dict[str | None, httpx.Client]]:
+    """HTTP clients per demo user (None: anonymous) for the module's database."""
+
+    class Pool(dict):
+        def __missing__(self, user):
+            self[user] = refusing_backend.client(user)
+            return self[user]
+
+    pool = Pool()
+    yield pool
+    for c in pool.values():
+        c.close()
+
+
+@pytest.fixture(scope="package")
+def town(refusing_backend, clients) -> Town:
+    return Town.load(clients["planner"])
