@@ -66,6 +66,8 @@ def _write_outbox(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _wake_local(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released; the events become visible when the outer transaction commits
     if session.info.pop(_WRITTEN, False):
         url = _url(session)
         for callback in list(_local_listeners):

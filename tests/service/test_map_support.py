@@ -3,6 +3,7 @@ live events, and the attribution of stored OpenStreetMap data."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from geoalchemy2.shape import from_shape
@@ -75,3 +76,29 @@ def test_attribution_names_openstreetmap_only_when_its_data_is_stored(backend):
         finally:
             with backend.db.transaction() as s:
                 s.execute(delete(Building).where(Building.ref == "osm:way/4242"))
+
+
+def test_a_new_request_reaches_the_stream_at_once_not_at_the_next_poll(backend):
+    """The live map's promise (a new request on screen within 1 s) rests on the commit waking the
+    stream. Intake inserts in a savepoint: releasing it must not wake the stream before the data
+    is committed (it then read nothing and waited for the next poll, 3 s in these tests)."""
+    assert backend.settings.events_poll_seconds >= 3
+    token = {"Authorization": f"Bearer {backend.token('dispatcher')}"}
+    reader = SseReader(backend.base_url, "/api/v1/events", headers=token)
+    created = []
+    try:
+        with backend.client() as anon:
+            for i in range(3):
+                r = anon.post("/api/v1/requests", json={"category": "noise", "description": f"wake {i}", **POINT})
+                posted = time.monotonic()
+                created.append(r.json())
+                reader.wait_for(lambda e, rid=created[-1]["id"]: e.data.get("id") == rid, timeout=10)
+                assert time.monotonic() - posted < 1.0, f"request {i} reached the stream only at the poll"
+    finally:
+        reader.close()
+        with backend.client("dispatcher") as staff:
+            for c in created:
+                staff.post(
+                    f"/api/v1/requests/{c['id']}/transitions",
+                    json={"action": "reject", "reason": "test cleanup", "version": c["version"]},
+                )
