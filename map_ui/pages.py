@@ -41,13 +41,18 @@ class Page:
 
 PAGES: dict[str, Page] = {
     "dispatch": Page(
-        "dispatch", "page.dispatch", ("grid-layer.js", "dispatch.js"),
+        "dispatch",
+        "page.dispatch",
+        ("grid-layer.js", "dispatch.js"),
         ("markerclusterjs", "markerclustercss", "markerclusterdefaultcss", "leaflet-heat.js"),
         roles=("dispatcher", "grid_worker", "admin"),
     ),
     "stations": Page("stations", "page.stations", ("stations.js",)),
     "planner": Page(
-        "planner", "page.planner", ("grid-layer.js", "planner.js"), ("geoman_js", "geoman_css"),
+        "planner",
+        "page.planner",
+        ("grid-layer.js", "planner.js"),
+        ("geoman_js", "geoman_css"),
         roles=("planner", "admin"),
     ),
     "track": Page("track", "page.track", ("track.js",)),
@@ -86,8 +91,9 @@ def messages(lang: str) -> dict[str, str]:
 def _base_layers(m: folium.Map, basemap: str, tianditu_key: str | None, lang: str) -> dict[str, Any]:
     """Add the configured tiles; returns what the page script needs to know about them."""
     if basemap == "osm":
-        folium.TileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", attr=OSM_ATTRIBUTION, name="OSM",
-                         max_zoom=19).add_to(m)
+        folium.TileLayer(
+            "https://tile.openstreetmap.org/{z}/{x}/{y}.png", attr=OSM_ATTRIBUTION, name="OSM", max_zoom=19
+        ).add_to(m)
         return {"basemap": "osm", "shift": "wgs84", "osm_attribution": True}
     if basemap == "tianditu":
         key = escape(tianditu_key or "")
@@ -96,14 +102,21 @@ def _base_layers(m: folium.Map, basemap: str, tianditu_key: str | None, lang: st
                 f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
                 f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
                 f"&TILECOL={{x}}&tk={key}",
-                attr=TIANDITU_ATTRIBUTION, name=f"Tianditu {layer}", subdomains="01234567", max_zoom=18,
+                attr=TIANDITU_ATTRIBUTION,
+                name=f"Tianditu {layer}",
+                subdomains="01234567",
+                max_zoom=18,
             ).add_to(m)
         return {"basemap": "tianditu", "shift": "wgs84", "osm_attribution": False}
     if basemap == "amap":
         folium.TileLayer(
-            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=" + ("zh_cn" if lang == "zh" else "en")
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang="
+            + ("zh_cn" if lang == "zh" else "en")
             + "&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-            attr=AMAP_ATTRIBUTION, name="Amap", subdomains="1234", max_zoom=18,
+            attr=AMAP_ATTRIBUTION,
+            name="Amap",
+            subdomains="1234",
+            max_zoom=18,
         ).add_to(m)
         return {"basemap": "amap", "shift": "gcj02", "osm_attribution": False}
     return {"basemap": "none", "shift": "wgs84", "osm_attribution": False}
@@ -122,12 +135,10 @@ def render(
     page = PAGES[page_name]
     lang = lang if lang in LANGUAGES else "zh"
     text = messages(lang)
-    m = folium.Map(location=center, zoom_start=16, tiles=None, max_zoom=20, control_scale=True,
-                   zoom_control=True)
+    m = folium.Map(location=center, zoom_start=16, tiles=None, max_zoom=20, control_scale=True, zoom_control=True)
     base = _base_layers(m, basemap, tianditu_key, lang)
     root = m.get_root()
-    root.header.add_child(Element(f"<title>{escape(text.get(page.title_key, 'neighborgrid'))}</title>"),
-                          name="title")
+    root.header.add_child(Element(f"<title>{escape(text.get(page.title_key, 'neighborgrid'))}</title>"), name="title")
     root.header.add_child(Element('<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'), name="icon")
     early_js = [(lib, LOCAL[lib]) for lib in page.libraries if lib in BEFORE_MAP]
     css = [(lib, LOCAL[lib]) for lib in page.libraries if LOCAL[lib].endswith(".css")]
@@ -137,8 +148,15 @@ def render(
         if lib not in BEFORE_MAP and not url.endswith(".css"):
             root.html.add_child(Element(f'<script src="{url}" defer></script>'), name=lib)
     config = {
-        "page": page.name, "lang": lang, "map": m.get_name(), "roles": list(page.roles),
-        "messages": text, "api": "/api/v1", **base, **page.extra, **(extra or {}),
+        "page": page.name,
+        "lang": lang,
+        "map": m.get_name(),
+        "roles": list(page.roles),
+        "messages": text,
+        "api": "/api/v1",
+        **base,
+        **page.extra,
+        **(extra or {}),
     }
     blob = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
     root.html.add_child(Element(f'<script id="ng-config" type="application/json">{blob}</script>'), name="ng_config")

@@ -229,7 +229,8 @@ def test_filters_heatmap_grid_colouring_and_volunteers(backend, page, cases, tow
     )
     assert town.grid_props[grid]["code"] in tip and "在办诉求" in tip
 
-    page.evaluate("() => { NG.map.setZoom(17); }")  # on-duty volunteers from street level, with the age of their position
+    # on-duty volunteers show from street level, with the age of their position
+    page.evaluate("() => { NG.map.setZoom(17); }")
     expect(page.locator(".ng-vol").first).to_be_attached()
     on_duty = cases.as_("dispatcher").get("/api/v1/volunteers", params={"on_duty": "true"}).json()["features"]
     expect(page.locator(".ng-vol")).to_have_count(len([v for v in on_duty if v["geometry"]]))

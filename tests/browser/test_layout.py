@@ -99,8 +99,8 @@ def test_dispatch_map_layout(backend, open_page, cases, town, size, screenshot_d
     page.wait_for_timeout(400)
     check_layout(page, size)
     screenshot(page, f"dispatch-{size[0]}x{size[1]}", directory=screenshot_dir)
-    page.locator(f'.ng-queue-item[data-id="{seeded[0]["id"]}"]').click()
-    expect(page.locator(".ng-detail-title")).to_contain_text(f"#{seeded[0]['id']}")
+    page.locator(f'.ng-queue-item[data-id="{seeded[1]["id"]}"]').click()  # accepted: ready to dispatch
+    expect(page.locator(".ng-detail-title")).to_contain_text(f"#{seeded[1]['id']}")
     if page.locator("#ng-act-dispatch").count():
         page.click("#ng-act-dispatch")  # the volunteers, by walking time
     page.wait_for_timeout(600)

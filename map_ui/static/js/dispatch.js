@@ -373,7 +373,7 @@
       const p = f.properties;
       const stale = !p.position_at || clock.now() - Date.parse(p.position_at) > 3600 * 1000;
       L.marker(toMap(lon, lat), { keyboard: false, zIndexOffset: -500,
-        icon: L.divIcon({ className: "ng-vol-icon", iconSize: [18, 18], iconAnchor: [9, 9],
+        icon: L.divIcon({ className: "ng-vol-icon", iconSize: [16, 16], iconAnchor: [8, 8],
           html: `<span class="ng-vol${stale ? " ng-stale" : ""}" data-id="${Number(f.id)}"><i class="fa-solid fa-person" aria-hidden="true"></i></span>` }) })
         .bindTooltip(() => el("div", { class: "ng-tip" }, el("strong", {}, name(p)),
           el("div", {}, name(p, "team")), el("div", { class: "ng-muted" }, (p.skills || []).map((s) => t(`skill.${s}`, s)).join("、")),
@@ -567,7 +567,7 @@
       const f = volunteers.get(v.volunteer_id);
       return el("li", {}, el("button", { type: "button", class: `ng-candidate ${v.available ? "" : "ng-busy"}`,
         dataset: { volunteerId: v.volunteer_id, rank: i }, onclick: () => act(d, "dispatch", { volunteer_id: v.volunteer_id }) },
-      el("span", { class: "ng-candidate-main" }, el("strong", {}, name(v)), el("span", { class: "ng-muted" }, ` · ${f ? name(f.properties, "team") : v.team_zh || ""}`),
+      el("span", { class: "ng-candidate-main" }, el("strong", {}, name(v)), el("span", { class: "ng-muted" }, f ? name(f.properties, "team") : v.team_zh || ""),
         el("span", { class: "ng-muted ng-small" }, (v.skills || []).map((s) => t(`skill.${s}`, s)).join("、"),
           f ? ` · ${t("volunteer.position")} ${NG.fmtAgo(f.properties.position_at)}` : "")),
       el("span", { class: "ng-candidate-walk" }, el("strong", {}, fmt("walk.minutes", { n: v.walk_minutes })),

@@ -30,7 +30,7 @@
         html: `<span class="ng-req ng-${/^[a-z]+$/.test(current.warning_level) ? current.warning_level : "blue"} ng-selected"></span>` }),
       keyboard: false, title: code }).addTo(map);
     } else marker.setLatLng(at);
-    if (fit) map.setView(at, 17);
+    if (fit) NG.fitTo(L.latLngBounds([at, at]), { maxZoom: 17 });  // centred beside the panel
   }
   const backLink = () => el("a", { class: "btn btn-light ng-big ng-wide", href: `/map/stations?lang=${NG.config.lang}` },
     t("report.back"));
