@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from geo.crs import LocalProjection
-from geo.topology import Issue, as_multi, impact, shared_boundary_m, split_by_line, validate_layer
+from geo.topology import Issue, as_multi, impact, polygonal, shared_boundary_m, split_by_line, validate_layer
 from service.areas.models import Area
 from service.buildings.models import Building
 from service.common.geojson import geometry_dict
@@ -328,6 +328,8 @@ def split_proposals(session: Session, *, grid_id: int, version: int | None, line
     grid = session.get(Grid, grid_id)
     if grid is None or grid.retired_at is not None:
         raise EditError(404, f"no current grid with id {grid_id}", "grid_id")
+    if version is not None and version != grid.version:  # judge the cut only on the version it was drawn on
+        raise VersionConflict(grid.id, version, grid.version)
     try:
         parts = split_by_line(to_shape(grid.geom), line)
     except ValueError as exc:
@@ -348,6 +350,9 @@ def merge_proposals(session: Session, *, grid_ids: list[int], versions: list[int
     for gid, g in zip(grid_ids, grids, strict=True):
         if g is None or g.retired_at is not None:
             raise EditError(404, f"no current grid with id {gid}", "grid_ids")
+    for g, v in zip(grids, versions, strict=True):
+        if v is not None and v != g.version:
+            raise VersionConflict(g.id, v, g.version)
     if len({(g.community_id, g.layer) for g in grids}) != 1:
         raise EditError(422, "only grids of the same community and layer can merge", "grid_ids")
     shapes = [to_shape(g.geom) for g in grids]
@@ -358,7 +363,9 @@ def merge_proposals(session: Session, *, grid_ids: list[int], versions: list[int
         nxt = next((i for i in pending if shared_boundary_m(merged, shapes[i], projection) >= 1.0), None)
         if nxt is None:
             raise EditError(422, "the grids are not neighbours: they must share a boundary", "grid_ids")
-        merged = union_all([merged, shapes[nxt]])
+        # on the 1e-7° storage grid, so boundaries equal up to float noise (a split undone) leave no
+        # zero-width spike behind
+        merged = polygonal(union_all([merged, shapes[nxt]], grid_size=1e-7))
         pending.remove(nxt)
     keep = min(range(len(grids)), key=lambda i: grids[i].code)
     return [

@@ -18,6 +18,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry.base import BaseGeometry
@@ -111,6 +112,8 @@ def import_layer(
     missing code → retired. Checks every shape; nothing is written if any is bad. Does not commit."""
     if layer is GridLayer.ONE_NETWORK:
         raise LayerError(422, "the merged layer is edited, not imported; import a department layer", "layer")
+    if not comment or not comment.strip():
+        raise LayerError(422, "a comment saying why is required", "comment")
     if code_field not in frame.columns:
         raise LayerError(422, f"the file has no {code_field!r} column; say which holds the grid code", "code_field")
     communities = [
@@ -130,8 +133,9 @@ def import_layer(
             problems.append({"feature": i, "code": code, "rule": "code", "message": str(exc)})
         if code in rows:
             problems.append({"feature": i, "code": code, "rule": "duplicate_code", "message": "code repeats"})
-        community = _community_of(geom, communities) if geom is not None and not geom.is_empty else None
-        if community is None and not any(p["feature"] == i for p in problems):
+        broken = any(p["feature"] == i for p in problems)
+        community = _community_of(geom, communities) if not broken else None  # GEOS cannot overlay a bad shape
+        if community is None and not broken:
             problems.append({"feature": i, "code": code, "rule": "outside", "message": "in no community"})
         name = str(getattr(rec, name_field)) if name_field and name_field in frame.columns else code
         rows[code] = (geom, name, community)
@@ -144,10 +148,21 @@ def import_layer(
         )
 
     existing = {g.code: g for g in session.scalars(select(Grid).where(Grid.layer == layer, Grid.retired_at.is_(None)))}
+    retired_before = {
+        g.code: g for g in session.scalars(select(Grid).where(Grid.layer == layer, Grid.retired_at.is_not(None)))
+    }
     created = updated = retired = unchanged = 0
     for code, (geom, name, community) in rows.items():
         multi = as_multi(geom)
         grid = existing.pop(code, None)
+        if grid is None and code in retired_before:  # a code that comes back revives its grid and history
+            grid = retired_before[code]
+            grid.retired_at, grid.geom, grid.version = None, from_shape(multi, 4326), grid.version + 1
+            grid.name_zh, grid.community_id, grid.updated_at = name, community, now
+            session.flush()
+            record_version(session, grid, change=GridChange.CREATE, by=by, comment=comment, now=now)
+            created += 1
+            continue
         if grid is None:
             grid = Grid(
                 code=code,
@@ -296,17 +311,25 @@ def proposal(
         raise LayerError(404, f"no community with id {community_id}", "community_id")
     region = to_shape(community.geom)
     projection = LocalProjection.for_geometry(region)
+    # Every overlay runs on the 1e-7° grid of storage and GeoJSON, so the pieces come out exactly
+    # as they are written (rounding cannot make them invalid) and microscopic slivers collapse.
+    grid_size = 1e-7
+    region = shapely.set_precision(region, grid_size)
     pieces: list[BaseGeometry] = [region]
     for layer in layers:
-        grids = [to_shape(g.geom).intersection(region) for g in _layer(session, layer)]
+        grids = [
+            polygonal(shapely.intersection(to_shape(g.geom), region, grid_size=grid_size))
+            for g in _layer(session, layer)
+        ]
         grids = [g for g in grids if not g.is_empty and projection.to_metric(g).area > 1]
         if not grids:
             raise LayerError(404, f"the {layer.value} layer has no grids in this community", "layers")
         cut = []
         for piece in pieces:
-            covered = shapely.union_all([piece.intersection(g) for g in grids])
-            cut.extend(polygonal(piece.intersection(g)) for g in grids)
-            rest = piece.difference(covered)
+            inside = [polygonal(shapely.intersection(piece, g, grid_size=grid_size)) for g in grids]
+            covered = shapely.union_all(inside, grid_size=grid_size)
+            cut.extend(polygonal(x) for x in inside)
+            rest = shapely.difference(piece, covered, grid_size=grid_size)
             if not rest.is_empty:
                 cut.append(polygonal(rest))
         pieces = [p for c in cut for p in shapely.get_parts(polygonal(c)) if not p.is_empty]
@@ -329,11 +352,14 @@ def proposal(
                     for j, other in enumerate(pieces)
                     if j != i
                 ]
-                neighbours = [n for n in neighbours if n[0] > 0.5]
-                if not neighbours:
+                touching = [n for n in neighbours if n[0] > 0.5]
+                if not touching and small:  # a speck touching only at corners: the nearest piece takes it
+                    nearest = min((piece.distance(other), j) for j, other in enumerate(pieces) if j != i)[1]
+                    touching = [(0.0, 0, nearest)]
+                if not touching:
                     continue
-                target = max(neighbours)[2] if small else min(neighbours, key=lambda n: (n[1], -n[0]))[2]
-                pieces[target] = shapely.union(pieces[target], piece)
+                target = max(touching)[2] if small else min(touching, key=lambda n: (n[1], -n[0]))[2]
+                pieces[target] = polygonal(shapely.union(pieces[target], piece, grid_size=grid_size))
                 del pieces[i]
                 changed = True
                 break
@@ -370,8 +396,21 @@ def export_frame(session: Session, *, layer: GridLayer) -> gpd.GeoDataFrame:
         }
         for g in grids
     ]
+    if not records:
+        columns = {
+            "id": "int64",
+            "code": "object",
+            "name_zh": "object",
+            "name_en": "object",
+            "layer": "object",
+            "community_id": "int64",
+            "version": "int64",
+        }
+        return gpd.GeoDataFrame(
+            {k: pd.Series(dtype=v) for k, v in columns.items()}, geometry=gpd.GeoSeries([], crs="EPSG:4326")
+        )
     frame = gpd.GeoDataFrame(records, geometry="geometry", crs="EPSG:4326")
-    return frame.astype({"id": "int64", "community_id": "int64", "version": "int64"}) if records else frame
+    return frame.astype({"id": "int64", "community_id": "int64", "version": "int64"})
 
 
 def export_bytes(session: Session, *, layer: GridLayer, fmt: str) -> tuple[bytes, str, str]:

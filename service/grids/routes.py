@@ -223,17 +223,21 @@ def _apply(session, proposals: list[Proposal], *, user: User, comment: str | Non
         ) from None
     except VersionConflict as exc:
         session.rollback()
-        raise Problem(
-            412,
-            str(exc),
-            field="If-Match",
-            grid_id=exc.grid_id,
-            current_version=exc.current,
-            headers={"ETag": f'"{exc.current}"'},
-        ) from None
+        raise _conflict(exc) from None
     except EditError as exc:
         session.rollback()
         raise Problem(exc.status, str(exc), field=exc.field) from None
+
+
+def _conflict(exc: VersionConflict) -> Problem:
+    return Problem(
+        412,
+        str(exc),
+        field="If-Match",
+        grid_id=exc.grid_id,
+        current_version=exc.current,
+        headers={"ETag": f'"{exc.current}"'},
+    )
 
 
 @router.post("/preview", summary="Validate proposed grid boundaries and show their impact (nothing is saved)")
@@ -266,6 +270,8 @@ def split(
         proposals = editing.split_proposals(session, grid_id=body.grid_id, version=body.version, line=line)
     except EditError as exc:
         raise Problem(exc.status, str(exc), field=exc.field) from None
+    except VersionConflict as exc:
+        raise _conflict(exc) from None
     return _apply(session, proposals, user=user, comment=body.comment, clock=clock, settings=settings)
 
 
@@ -277,6 +283,8 @@ def merge(
         proposals = editing.merge_proposals(session, grid_ids=body.grid_ids, versions=list(body.versions))
     except EditError as exc:
         raise Problem(exc.status, str(exc), field=exc.field) from None
+    except VersionConflict as exc:
+        raise _conflict(exc) from None
     return _apply(session, proposals, user=user, comment=body.comment, clock=clock, settings=settings)
 
 

@@ -286,7 +286,6 @@ def _zip_of(members: dict[str, bytes]) -> bytes:
 # -- known bugs ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: re-importing a code that an earlier import retired is a 500 (UNIQUE)")
 def test_a_code_retired_by_one_import_can_come_back_in_the_next(refusing_backend, town):
     """Import 25 grids, then 24 (one retired), then the 25 again: the retired code must come back (a
     new grid or the old one revived), not crash on uq_grids_layer_code."""
@@ -306,7 +305,6 @@ def test_a_code_retired_by_one_import_can_come_back_in_the_next(refusing_backend
         check(len(codes) == 25, f"{len(codes)} grids in the layer")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an import accepts a blank (whitespace) comment; edits refuse one")
 def test_an_import_needs_a_real_comment(refusing_backend, clients, town):
     layer = "party_building"
     frame = layer_frame(town, town.grids, "wgs84")
@@ -314,7 +312,6 @@ def test_an_import_needs_a_real_comment(refusing_backend, clients, town):
     assert_problem(r, 422, "comment")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an import with a self-intersecting feature is a 500 (GEOS), not a 422")
 def test_a_self_intersecting_feature_is_refused_with_a_reason(refusing_backend, town):
     """layers.import_layer notes the invalid shape, then intersects it with every community anyway
     (_community_of), and GEOS raises a TopologyException."""
@@ -331,11 +328,6 @@ def test_a_self_intersecting_feature_is_refused_with_a_reason(refusing_backend, 
     check(town.grid_props[a]["code"] in r.json()["detail"], r.text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: /grid-layers/proposal from a department layer that disagrees with another cannot be applied: "
-    "7-decimal output rounding makes a piece self-intersecting, and microscopic pieces stay grids of their own",
-)
 def test_a_proposal_from_disagreeing_layers_can_be_applied(refusing_backend, clients, town):
     """Two departments: one with the town's grids, one that moved a boundary and cut a building
     (both GCJ-02 files, into layers no other test here reads). Their merged proposal must pass the

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import pytest
 from shapely.geometry import shape
 
 from service.common.gdal import prime_gdal
@@ -135,7 +134,6 @@ def ok_bytes(r) -> bytes:
 # -- known bugs ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: exporting a layer with no grids (a department not imported yet) is a 500")
 def test_exporting_an_empty_layer(refusing_backend, tmp_path):
     """layers.export_frame builds a GeoDataFrame from no records with geometry="geometry" and
     pandas has no such column: ValueError, a 500, for both formats."""

@@ -7,7 +7,6 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import shapely
 from shapely.geometry import shape
 
@@ -222,11 +221,6 @@ def _split_and_merge(backend, planner):
     assert retired not in grids_of(planner)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a split or merge from a stale version is judged on the current geometry first: 422 "
-    "('the line does not cut the grid', 'not neighbours') instead of 412 with the current version",
-)
 def test_a_stale_split_or_merge_gets_412(private_backend):
     """A planner loaded a grid at version 1 and drew a cut across its southern part; meanwhile a
     colleague split that part off. The planner's split (version 1) must be refused as stale (412,
