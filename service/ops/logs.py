@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from service.audit.service import request_id_var
 
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _SECRET_PARAM = re.compile(r"(?i)((?:ticket|access_token|token|password)=)[^&\s\"']+")
@@ -39,7 +39,7 @@ class JsonFormatter(logging.Formatter):
         }
         for key in ("method", "route", "path", "status", "duration_ms", "client"):
             if hasattr(record, key):
-                entry[key] = getattr(record, key)
+                entry[key] = redact(v) if isinstance(v := getattr(record, key), str) else v
         if record.exc_info:
             entry["error"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)

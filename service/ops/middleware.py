@@ -154,6 +154,6 @@ def install(app, settings) -> None:
     app.add_exception_handler(DBAPIError, outage)
     app.add_exception_handler(PoolTimeout, outage)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_model=None)
     def metrics() -> Response:
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -41,7 +41,7 @@ def postgis_url() -> Iterator[str]:
     server = make_url(os.environ.get("NEIGHBORGRID_TEST_POSTGIS_URL", DEFAULT_POSTGIS_URL))
     if server.drivername == "postgresql":
         server = server.set(drivername="postgresql+psycopg")
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     name = f"ng_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as conn:

@@ -34,7 +34,6 @@
   let listLoaded = false;
 
   /* -- layers ------------------------------------------------------------------------------ */
-  const base = NG.drawBase();
   const clusters = L.markerClusterGroup({
     maxClusterRadius: 36, disableClusteringAtZoom: 18, showCoverageOnHover: false, spiderfyOnMaxZoom: true,
     chunkedLoading: false,  // markers are on the map when addLayers returns (a few thousand take ~0.1 s)
@@ -190,8 +189,9 @@
   }
   function applyFilters() { placeMarkers([...requests.values()]); render(); }
 
-  /** Add or update a request from the list or an event; stale versions are ignored. */
-  function upsert(d) {
+  /** Add or update a request from the list or an event; stale versions are ignored. With
+   *  `place: false` the marker is only created (the caller places many at once). */
+  function upsert(d, { place = true } = {}) {
     const cur = requests.get(d.id);
     if (cur && d.version != null && cur.data.version != null && d.version < cur.data.version) return;
     if (!ACTIVE.includes(d.status)) { if (cur) drop(d.id); return; }
@@ -208,7 +208,7 @@
       r.marker.on("click", () => select(d.id));
       refreshMarker(r);
       requests.set(d.id, r);
-      placeMarkers([r]);
+      if (place) placeMarkers([r]);
       if (listLoaded) requestAnimationFrame(() => requestAnimationFrame(() => noteDrawn(d.id)));  // painted
     }
   }
@@ -340,7 +340,8 @@
       if (!r.data.items.length) break;
     }
     performance.mark("ng-list-received");
-    items.forEach(upsert);
+    items.forEach((d) => upsert(d, { place: false }));
+    placeMarkers([...requests.values()]);  // one addLayers call: MarkerCluster clusters them in one pass
     listLoaded = true;
     render();
     requestAnimationFrame(() => requestAnimationFrame(() => {
@@ -607,7 +608,9 @@
   };
   renderLegend();
   render();
-  base.then(() => { showVolunteers(); return grids.load(); }).catch(() => NG.toast(t("error.load"), "error"));
+  // The base map is asked for after the stream's ticket (above), so the first render is not queued
+  // behind the streets and buildings.
+  NG.drawBase().then(() => { showVolunteers(); return grids.load(); }).catch(() => NG.toast(t("error.load"), "error"));
   loadCategories();
   loadVolunteers();
   setInterval(loadVolunteers, 60000);
