@@ -197,6 +197,12 @@ def nearby(
     }
 
 
+@router.get("/categories", summary="Wish categories with their names (public)")
+def categories() -> list[dict[str, str]]:
+    """The codes ``category`` takes when posting, with the names the pages show."""
+    return [{"code": code, "name_zh": zh, "name_en": en} for code, (zh, en, _kind) in WISH_CATEGORIES.items()]
+
+
 @router.get("/stats", summary="Wishes posted, claimed, fulfilled and confirmed per grid and month (staff)")
 def stats(
     session: ReadSession,

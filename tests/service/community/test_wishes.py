@@ -156,6 +156,16 @@ def test_stats_per_grid_and_month(api, life_town):
     assert_problem(api.as_("resident1").get("/api/v1/wishes/stats"), 403)
 
 
+def test_the_categories_a_post_form_offers_are_the_ones_posting_accepts(api, life_town):
+    listed = api.as_(None).get("/api/v1/wishes/categories")
+    assert listed.status_code == 200, listed.text
+    building_id = sorted(life_town.buildings)[1]
+    for category in listed.json():
+        wish = post_wish(api.as_("resident1"), category=category["code"], building_id=building_id)
+        assert (wish["category_name_zh"], wish["category_name_en"]) == (category["name_zh"], category["name_en"])
+        api.as_("resident1").post(f"/api/v1/wishes/{wish['id']}/cancel", json={})
+
+
 def test_bad_input_names_the_field(api, life_town):
     building_id = sorted(life_town.buildings)[0]
     client = api.as_("resident1")
