@@ -43,7 +43,7 @@ PAGES: dict[str, Page] = {
     "dispatch": Page(
         "dispatch",
         "page.dispatch",
-        ("grid-layer.js", "dispatch.js"),
+        ("grid-layer.js", "community-layers.js", "dispatch.js"),
         ("markerclusterjs", "markerclustercss", "markerclusterdefaultcss", "leaflet-heat.js"),
         roles=("dispatcher", "grid_worker", "admin"),
     ),
@@ -56,6 +56,10 @@ PAGES: dict[str, Page] = {
         roles=("planner", "admin"),
     ),
     "track": Page("track", "page.track", ("track.js",)),
+    "wishes": Page(
+        "wishes", "page.wishes", ("wishes.js",), roles=("resident", "volunteer", "grid_worker", "dispatcher", "admin")
+    ),
+    "points": Page("points", "page.points", ("points.js",), roles=("volunteer",)),
 }
 
 #: Plugins that hook Leaflet's map creation (``L.Map.addInitHook``) must load before folium's inline

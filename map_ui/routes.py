@@ -44,6 +44,16 @@ def planner_map(request: Request, lang: str | None = None) -> HTMLResponse:
     return _page(request, "planner", lang)
 
 
+@router.get("/map/wishes")
+def wishes_page(request: Request, lang: str | None = None) -> HTMLResponse:
+    return _page(request, "wishes", lang)
+
+
+@router.get("/map/points")
+def points_page(request: Request, lang: str | None = None) -> HTMLResponse:
+    return _page(request, "points", lang)
+
+
 @router.get("/track/{code}")
 def track_page(request: Request, code: str, lang: str | None = None) -> HTMLResponse:
     if not _CODE.match(code):

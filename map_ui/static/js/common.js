@@ -1,6 +1,6 @@
 /* neighborgrid: what every page shares. Talks to the service only through its HTTP API.
  *
- * window.NG = { config, map, panel, t, fmt, el, api, login, logout, me, requireLogin, shell, toast,
+ * window.NG = { config, map, panel, t, fmt, el, api, login, logout, me, requireLogin, shell, toast, pageLinks,
  *               toMap, fromMap, geoToMap, wgsToGcj, gcjToWgs, drawBase, fitTo, events, clock,
  *               fmtMinutes, fmtCountdown, fmtAgo, fmtTime, name, warningClass, badge, WARNINGS,
  *               uuid, debounce }
@@ -198,6 +198,16 @@
     if (ms) setTimeout(() => { if (item.parentNode) item.remove(); }, ms);
   }
 
+  /** Links between the resident's pages (stations, wishes near me, my points); `current` is marked. */
+  const RESIDENT_PAGES = [["stations", "/map/stations", "fa-location-dot"], ["wishes", "/map/wishes", "fa-heart"],
+    ["points", "/map/points", "fa-coins"]];
+  function pageLinks(current) {
+    return el("nav", { class: "ng-page-links", id: "ng-page-links", "aria-label": t("nav.pages") },
+      RESIDENT_PAGES.map(([page, href, glyph]) => el("a", { href: `${href}?lang=${config.lang}`, dataset: { page },
+        class: `ng-page-link${page === current ? " ng-active" : ""}`, "aria-current": page === current ? "page" : null },
+      el("i", { class: `fa-solid ${glyph}`, "aria-hidden": "true" }), " ", t(`nav.${page}`))));
+  }
+
   /* -- coordinates: overlays are WGS84; Amap tiles are GCJ-02 --------------------------- */
   const A = 6378245.0, EE = 0.00669342162296594323;
   function inChina(lon, lat) { return lon >= 72.004 && lon <= 137.8347 && lat >= 0.8293 && lat <= 55.8271; }
@@ -319,8 +329,9 @@
   /* -- live events: SSE with a short-lived ticket, catching up from the last id -------------- */
   /** Subscribe to the event stream. After a dropped connection it reconnects with a fresh ticket
    *  and `since` = the last event id it saw, so nothing is missed. `onOpen({first, since})` runs on
-   *  each (re)connection. Returns {close, pause, resume, drop, state, lastId}. */
-  function events(onEvent, { onState, onOpen } = {}) {
+   *  each (re)connection; `topics` adds event names to the usual ones. Returns {close, pause, resume,
+   *  drop, state, lastId}. */
+  function events(onEvent, { onState, onOpen, topics = [] } = {}) {
     let lastId = null, source = null, stopped = false, paused = false, retry = 1000, timer = null, opened = 0;
     let state = "connecting";
     const setState = (s) => { state = s; if (onState) onState(s); };
@@ -356,7 +367,7 @@
         try { payload = JSON.parse(ev.data); } catch (e) { console.warn("bad event", e); return; }
         onEvent(ev.type, payload, ev.lastEventId);
       };
-      ["request.created", "request.updated", "station.changed", "grid.changed", "message"].forEach(
+      ["request.created", "request.updated", "station.changed", "grid.changed", "message", ...topics].forEach(
         (topic) => es.addEventListener(topic, handle));
       es.onerror = () => {
         if (source !== es) return;
@@ -459,7 +470,7 @@
   el("i", { class: "fa-solid fa-language", "aria-hidden": "true" }), " ", t("lang.switch"));
   switcher.addTo(map);
 
-  window.NG = { config, map, panel, t, fmt, name, el, fill, api, login, logout, me, requireLogin, shell, toast, toMap,
+  window.NG = { config, map, panel, t, fmt, name, el, fill, api, login, logout, me, requireLogin, shell, toast, pageLinks, toMap,
     fromMap, geoToMap, wgsToGcj, gcjToWgs, drawBase, fitTo, events, clock, fmtMinutes, fmtCountdown, fmtAgo,
     fmtTime, warningClass, badge, WARNINGS, uuid, debounce, stationGlyph, stationIcon, get baseBounds() { return baseBounds; } };
 })();

@@ -1,7 +1,9 @@
 /* neighborgrid: the dispatcher's live map (/map/dispatch).
  *
  * Grids coloured by open load or worst warning; requests as coloured markers (clustered when
- * dense) with SLA countdowns, filters and a heatmap; on-duty volunteers; live over SSE (new and
+ * dense) with SLA countdowns, filters and a heatmap; on-duty volunteers with the age of their position
+ * (greyed when too old to count); overdue key households by building and open wishes
+ * (community-layers.js); live over SSE (new and
  * changed requests appear, move and recolour without a reload; after a dropped connection the
  * stream catches up from the last event id). Clicking a request shows its details, audit trail and
  * duplicate suggestions, and its actions are real API calls sent with the request's version.
@@ -27,6 +29,7 @@
   const requests = new Map();          // id -> {data, marker, key, breached, shown}
   const categories = new Map();        // code -> kind (with group)
   const volunteers = new Map();        // id -> GeoJSON feature
+  const volunteerMarkers = new Map();  // id -> its marker (with the position's age)
   const filters = { status: new Set(ACTIVE), warning: new Set(WARNINGS), category: "", channel: "", level: "" };
   let gridMode = "load";
   let selectedId = null;
@@ -51,6 +54,7 @@
   }).addTo(map);
   const volunteerLayer = L.layerGroup();
   let heat = null;
+  const community = new NG.CommunityLayers();  // overdue key households (building level), open wishes
 
   const grids = new NG.GridLayer({
     style: gridStyle,
@@ -115,7 +119,7 @@
     el("div", { class: "ng-row" },
       el("label", { class: "ng-check" }, heatToggle, " ", t("layer.heatmap")),
       el("label", { class: "ng-check" }, volToggle, " ", t("layer.volunteers"))),
-    legend, filterBox,
+    community.controls, legend, community.legend, filterBox,
     el("h2", {}, t("queue.title")), queue);
   const detailView = el("section", { id: "ng-detail", class: "ng-detail", hidden: true });
   body.append(listView, detailView);
@@ -367,20 +371,35 @@
     if (!r.ok) return;
     volunteerLayer.clearLayers();
     volunteers.clear();
+    volunteerMarkers.clear();
     for (const f of r.data.features) {
       volunteers.set(f.id, f);
       if (!f.geometry) continue;
       const [lon, lat] = f.geometry.coordinates;
       const p = f.properties;
-      const stale = !p.position_at || clock.now() - Date.parse(p.position_at) > 3600 * 1000;
-      L.marker(toMap(lon, lat), { keyboard: false, zIndexOffset: -500,
+      // The service says how old the position is and whether it still counts for the nearest-volunteer
+      // choice (NEIGHBORGRID_VOLUNTEER_POSITION_MAX_AGE_MINUTES): stale ones are greyed.
+      const stale = p.position_fresh === false;
+      const age = p.position_age_minutes;
+      const marker = L.marker(toMap(lon, lat), { keyboard: false, zIndexOffset: -500,
         icon: L.divIcon({ className: "ng-vol-icon", iconSize: [16, 16], iconAnchor: [8, 8],
-          html: `<span class="ng-vol${stale ? " ng-stale" : ""}" data-id="${Number(f.id)}"><i class="fa-solid fa-person" aria-hidden="true"></i></span>` }) })
+          html: `<span class="ng-vol${stale ? " ng-stale" : ""}" data-id="${Number(f.id)}" data-age-minutes="${age == null ? "" : Number(age)}">`
+            + '<i class="fa-solid fa-person" aria-hidden="true"></i></span>' }) })
         .bindTooltip(() => el("div", { class: "ng-tip" }, el("strong", {}, name(p)),
           el("div", {}, name(p, "team")), el("div", { class: "ng-muted" }, (p.skills || []).map((s) => t(`skill.${s}`, s)).join("、")),
-          el("div", {}, `${t("volunteer.position")}: ${NG.fmtAgo(p.position_at)}`)), { direction: "top" })
+          el("div", { class: `ng-vol-age${stale ? " ng-late" : ""}` }, `${t("volunteer.position")}: ${ageText(age)}`,
+            stale ? ` · ${t("volunteer.stale")}` : "")), { direction: "top" })
         .addTo(volunteerLayer);
+      volunteerMarkers.set(f.id, marker);
     }
+  }
+  /** "12 min ago" for an age in minutes as the service computed it. */
+  function ageText(minutes) {
+    if (minutes == null) return t("never");
+    if (minutes < 1) return t("ago.now");
+    if (minutes < 60) return fmt("ago.minutes", { n: Math.floor(minutes) });
+    if (minutes < 1440) return fmt("ago.hours", { n: Math.floor(minutes / 60) });
+    return fmt("ago.days", { n: Math.floor(minutes / 1440) });
   }
   async function syncClock() {
     const sent = Date.now();
@@ -398,6 +417,8 @@
       if (payload.id === selectedId) refreshDetail();
     } else if (topic === "grid.changed") {
       grids.load();
+    } else {
+      community.onEvent(topic, payload);
     }
   }
   function onState(state) {
@@ -406,9 +427,10 @@
   }
   // The list is read once the stream is open, so nothing falls between the two; a reconnection
   // catches up from the last event id, or reloads when no event had arrived before it dropped.
-  const stream = NG.events(onEvent, { onState, onOpen: ({ first, since }) => {
+  const stream = NG.events(onEvent, { onState, topics: NG.CommunityLayers.TOPICS, onOpen: ({ first, since }) => {
     if (first) performance.mark("ng-stream-open");
     if (first || since === null) loadRequests();
+    if (!first && since === null) community.load();
   } });
 
   /* -- details and actions ----------------------------------------------------------------- */
@@ -596,7 +618,7 @@
 
   /* -- start ------------------------------------------------------------------------------- */
   window.NGDispatch = {
-    ready: false, requests, select, stream, grids, filters, applyFilters, drawnAt,
+    ready: false, requests, select, stream, grids, filters, applyFilters, drawnAt, community, volunteers, volunteerMarkers,
     has: (id) => requests.has(Number(id)),
     get: (id) => requests.get(Number(id))?.data,
     /** Zoom until the request's own marker is on screen (out of its cluster); resolves when it is. */
@@ -613,6 +635,7 @@
   NG.drawBase().then(() => { showVolunteers(); return grids.load(); }).catch(() => NG.toast(t("error.load"), "error"));
   loadCategories();
   loadVolunteers();
+  community.load();
   setInterval(loadVolunteers, 60000);
   setInterval(syncClock, 120000);
   setInterval(() => {

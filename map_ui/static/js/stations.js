@@ -41,6 +41,7 @@
   const stationInfo = el("div", { id: "ng-station" });
   const mine = el("div", { id: "ng-mine" });
   findView.append(
+    NG.pageLinks("stations"),
     el("p", { class: "ng-hint", id: "ng-hint" }, t("find.hint")),
     locateButton, typeChips, stationInfo, results, el("div", { class: "ng-row" }, reportButton), mine);
 
