@@ -5,12 +5,13 @@
  *   await grids.load();            // GET /api/v1/grids?layer=…  (staff tokens add the grid workers)
  *   grids.setLayer("health");      // another department's grids
  *   grids.restyle();               // after the data behind `style` changed
+ *   grids.addStyle((feature) => ({...}));  // a style laid over the page's and the highlight (editing)
  *   grids.get(id) -> {feature, layer}; grids.features(); grids.fit(id); grids.highlight(id)
  *   grids.on("loaded" | "click", fn)
  *
  * Every grid is one Leaflet polygon in `grids.group` (an L.FeatureGroup), keyed by grid id, so
- * boundary editing (Leaflet-Geoman, a later issue) can switch editing on for `grids.get(id).layer`
- * and call `grids.load()` again after saving; `grid.changed` events trigger a reload on the pages.
+ * boundary editing (grid-editor.js, Leaflet-Geoman) switches editing on for `grids.get(id).layer`
+ * and calls `grids.load()` again after saving; `grid.changed` events trigger a reload on the pages.
  */
 (function () {
   "use strict";
@@ -28,6 +29,7 @@
       this.byId = new Map();
       this.highlighted = null;
       this.listeners = { loaded: [], click: [] };
+      this.overlays = [];
       if (onClick) this.on("click", onClick);
     }
 
@@ -37,8 +39,10 @@
     baseStyle(feature) {
       const selected = this.highlighted === feature.id;
       return Object.assign({ color: "#3b5b7a", weight: selected ? 4 : 1.5, opacity: 0.9, fillColor: "#7fa7cf",
-        fillOpacity: 0.12, pane: "ngGrids" }, this.styleFn(feature), selected ? { color: "#0b2e59", weight: 4 } : {});
+        fillOpacity: 0.12, pane: "ngGrids" }, this.styleFn(feature), selected ? { color: "#0b2e59", weight: 4 } : {},
+      ...this.overlays.map((fn) => fn(feature)));
     }
+    addStyle(fn) { this.overlays.push(fn); return this; }
 
     async load() {
       const r = await api("grids", { params: { layer: this.layerName } });

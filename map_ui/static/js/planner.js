@@ -5,12 +5,14 @@
  * (buildings no station of the type reaches within the walk). A side table per grid: households,
  * buildings, grid workers, open cases and KPIs (GET /stats?group_by=grid).
  *
- * The grid layer is NG.GridLayer (grid-layer.js); boundary editing (a later issue) plugs into
- * `NGPlanner.grids` (its Leaflet polygons are `grids.get(id).layer`).
+ * The grid layer is NG.GridLayer (grid-layer.js); planners and admins edit its boundaries with
+ * NG.GridEditor (grid-editor.js: reshape with shared vertices, draw, split, merge, preview, save,
+ * history and revert), whose section sits between the layer toggles and the table.
  */
 (async function () {
   "use strict";
   const { map, t, fmt, el, api, toMap, name } = NG;
+  const EDITORS = ["planner", "admin"];
   const GRID_LAYERS = ["one_network", "party_building", "comprehensive_governance", "health", "urban_management"];
   const HOUSEHOLD_STEPS = [[0, "#f6eee3"], [10, "#f3d9b1"], [30, "#eab46a"], [60, "#d4822a"], [100, "#9c4d0e"]];
   const CIRCLE_COLOUR = { 5: "#1f8a5a", 10: "#3fa574", 15: "#7cc79f" };
@@ -25,14 +27,15 @@
   let sort = { key: "code", dir: 1 };
   let stationTypes = [];
   const base = NG.drawBase({ buildings: false });
-  const buildingLayer = L.geoJSON(null, { style: buildingStyle, onEachFeature: (f, layer) => layer.bindTooltip(() =>
+  const buildingLayer = L.geoJSON(null, { snapIgnore: true, style: buildingStyle, onEachFeature: (f, layer) => layer.bindTooltip(() =>
     el("div", { class: "ng-tip" }, el("strong", {}, name(f.properties) || f.properties.number || `#${f.id}`),
       el("div", {}, fmt("planner.households_n", { n: f.properties.households })),
       f.properties.floors ? el("div", { class: "ng-muted" }, fmt("planner.floors_n", { n: f.properties.floors })) : null),
   { sticky: true }) });
   const stationLayer = L.layerGroup();
   const circleLayer = L.layerGroup();
-  const gapLayer = L.geoJSON(null, { style: () => ({ color: "#b00020", weight: 2, fillColor: "#ff1744", fillOpacity: 0.65,
+  // snapIgnore: a vertex being edited snaps to grids and community outlines, not to these
+  const gapLayer = L.geoJSON(null, { snapIgnore: true, style: () => ({ color: "#b00020", weight: 2, fillColor: "#ff1744", fillOpacity: 0.65,
     className: "ng-gap" }) });
 
   const grids = new NG.GridLayer({
@@ -49,6 +52,7 @@
   });
   grids.on("loaded", () => renderTable());
   grids.show();
+  const editor = EDITORS.includes(account.role) && NG.GridEditor ? new NG.GridEditor({ grids }) : null;
 
   /* -- the panel: layer toggles, then the table --------------------------------------------- */
   const checkLabel = (id, label, checked, onchange) => {
@@ -89,6 +93,7 @@
       el("fieldset", {}, el("legend", {}, t("layer.coverage_gaps")),
         el("div", { class: "ng-row" }, el("label", { class: "ng-check" }, gapToggle, " ", t("planner.show")), gapType, gapMinutes),
         gapSummary)),
+    editor ? editor.node : null,
     el("h2", {}, t("planner.table")),
     el("div", { class: "ng-table-wrap" }, table),
     el("p", { class: "ng-muted", id: "ng-stats-period" }));
@@ -136,7 +141,8 @@
     for (const f of stations) {
       if (stationType.value && f.properties.type !== stationType.value) continue;
       const [lon, lat] = f.geometry.coordinates;
-      L.marker(toMap(lon, lat), { icon: NG.stationIcon(f.properties.type, { size: 22 }), title: name(f.properties) })
+      L.marker(toMap(lon, lat), { icon: NG.stationIcon(f.properties.type, { size: 22 }), title: name(f.properties),
+        snapIgnore: true })
         .bindTooltip(() => el("div", { class: "ng-tip" }, el("strong", {}, name(f.properties)),
           el("div", { class: "ng-muted" }, name(f.properties, "type")),
           f.properties.capacity ? el("div", {}, fmt("planner.capacity", { n: f.properties.capacity })) : null), { direction: "top" })
@@ -155,7 +161,7 @@
     const colour = CIRCLE_COLOUR[minutes];
     for (const a of areas) {
       if (!a.ok) continue;
-      L.geoJSON(NG.geoToMap(a.data), { interactive: false, style: () => ({ color: colour, weight: 1, fillColor: colour,
+      L.geoJSON(NG.geoToMap(a.data), { interactive: false, snapIgnore: true, style: () => ({ color: colour, weight: 1, fillColor: colour,
         fillOpacity: 0.18, className: `ng-circle ng-circle-${minutes}` }) }).addTo(circleLayer);
     }
     circleLayer.addTo(map);
@@ -223,6 +229,7 @@
     renderTable();
     const row = table.querySelector(`tr[data-id="${selected}"]`);
     if (row && fromMap) row.scrollIntoView({ block: "nearest" });
+    if (editor) editor.select(selected);
   }
   async function loadStats() {
     const r = await api("stats", { params: { group_by: "grid" } });
@@ -238,13 +245,25 @@
   const refreshStats = NG.debounce(loadStats, 3000);
   const stream = NG.events((topic) => {
     if (topic.startsWith("request.")) refreshStats();
-    else if (topic === "grid.changed") grids.load();
+    else if (topic === "grid.changed") reloadGrids();
     else if (topic === "station.changed") { loadStations(); if (circleToggle.checked) drawCircles(); if (gapToggle.checked) drawGaps(); }
   });
 
-  window.NGPlanner = { grids, stream, selectGrid, get stats() { return stats; }, get coverage() { return coverage; } };
+  /** Grids changed on the server: redraw, unless the planner has unsaved edits (saving them will
+   *  then meet the new version and say so). */
+  const reloadGrids = NG.debounce(() => {
+    if (editor && (editor.dirty() || editor.busy)) NG.toast(t("edit.changed_elsewhere"), "warn");
+    else grids.load();
+  }, 300);
+
+  window.NGPlanner = { grids, editor, stream, selectGrid, get stats() { return stats; }, get coverage() { return coverage; } };
   renderTable();
-  await base;
+  const baseLayers = await base;
+  for (const layer of [baseLayers.streets, baseLayers.streetCasing, baseLayers.buildings]) {
+    if (layer) layer.eachLayer((l) => { l.options.snapIgnore = true; });
+  }
+  if (editor) editor.communities = baseLayers.communities.getLayers().map((l) => ({ id: l.feature.id,
+    geometry: l.feature.geometry }));
   await Promise.all([grids.load(), loadStations(), loadStats()]);
   const b = grids.group.getBounds();
   if (b.isValid()) NG.fitTo(b);
