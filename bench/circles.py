@@ -485,20 +485,22 @@ def main(argv: list[str] | None = None) -> int:
                 f"{mm} min {pct(m[:, k, 1], 50):.0%} (p90 {pct(m[:, k, 1], 90):.0%})" for k, mm in enumerate(MINUTES)
             )
         )
-    print(
-        f"  corridor buffer ({int(np.isfinite(buffers[..., 0]).sum())} circles of the first {args.whole_buffer} "
-        "stations, once): merged lines buffered one by one and unioned (corridor_polygon) "
-        f"{np.nansum(buffers[..., 0]):.2f} s, one buffer of the whole MultiLineString "
-        f"{np.nansum(buffers[..., 1]):.2f} s "
-        f"({np.nansum(buffers[..., 1]) / np.nansum(buffers[..., 0]):.1f}x the time); sym diff / area median "
-        f"{pct(buffers[..., 2], 50):.1e}, max {np.nanmax(buffers[..., 2]):.1e}"
-    )
+    if np.isfinite(buffers[..., 0]).any():
+        print(
+            f"  corridor buffer ({int(np.isfinite(buffers[..., 0]).sum())} circles of the first {args.whole_buffer} "
+            "stations, once): merged lines buffered one by one and unioned (corridor_polygon) "
+            f"{np.nansum(buffers[..., 0]):.2f} s, one buffer of the whole MultiLineString "
+            f"{np.nansum(buffers[..., 1]):.2f} s "
+            f"({np.nansum(buffers[..., 1]) / np.nansum(buffers[..., 0]):.1f}x the time); sym diff / area median "
+            f"{pct(buffers[..., 2], 50):.1e}, max {np.nanmax(buffers[..., 2]):.1e}"
+        )
     print(
         f"  service_areas whole (check pass, once): {service_s.sum():.2f} s for {n_st} stations "
         f"(reach + polygon step of the same pass {med_total('reach from the foot', *poly):.2f} s median)"
     )
 
     ok = check.ok and check.polygons == n_st
+    dij = ("node_distances from the node",)
     reach_total = med_total("snap", "reach from the foot")
     poly_total = med_total(*poly)
     best = min(ratios, key=lambda r: pct(metrics[f"concave hull, ratio {r:g}"][..., 1], 50)) if ratios else None
@@ -516,7 +518,9 @@ def main(argv: list[str] | None = None) -> int:
         f"SUMMARY circles: {n_st} stations x {len(limits)} limits on Helsinki ({graph.n_nodes:,} nodes): "
         f"reachability {reach_total:.2f} s ({reach_total / n_circles * 1000:.1f} ms/circle), polygons "
         f"{poly_total:.2f} s ({poly_total / n_circles * 1000:.0f} ms/circle); ego_graph "
-        f"{med_ratio(('ego_graph from the node',), base):.1f}x the time of WalkGraph.reach from the same node, "
+        f"{med_ratio(('ego_graph from the node',), base):.1f}x the time of WalkGraph.reach from the same node "
+        f"(against scipy's Dijkstra alone: ego_graph {med_ratio(('ego_graph from the node',), dij):.0f}x, "
+        f"nx single_source_dijkstra {med_ratio(('nx dijkstra from the node',), dij):.1f}x), "
         f"node sets {'identical' if check.ok else 'DIFFERENT'} ({check.identical}/{check.circles}"
         f"{f', {check.tie_only} by a float tie at the limit' if check.tie_only else ''})"
         f"{best_text}; {'checks pass' if ok else 'CHECKS FAIL'}"
