@@ -1,7 +1,8 @@
 """Community life in a real browser: the dispatcher's map shows key households overdue for their
 visit at building level only, the open wishes (live) and the age of each volunteer's position
 (stale ones greyed); a resident sees the wishes near them in walking order and posts one; a
-volunteer sees the balance the ledger gives and redeeming an item lowers it."""
+volunteer sees the balance the ledger gives and redeeming an item lowers it; both pages fit a phone
+and a desktop screen (screenshots to ``NEIGHBORGRID_SCREENSHOTS``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from contextlib import ExitStack
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.browser import PHONE, sign_in, wait_until
+from tests.browser.browser import DESKTOP, PHONE, screenshot, sign_in, wait_until
 from tests.browser.test_dispatch_map import open_dispatch
+from tests.browser.test_layout import check_layout, collapse_and_expand
 from tests.support.backends import BACKENDS, DEMO_PASSWORD, Backend, start_backend
 
 pytestmark = pytest.mark.browser
@@ -236,3 +238,33 @@ def test_a_volunteer_sees_their_balance_and_redeeming_lowers_it(private_backend,
     assert newest["catalogue_item_id"] == item["id"]
     expect(history.first).to_have_attribute("data-kind", "redeem")
     expect(history.first).to_contain_text(json.dumps(-item["price"]))
+
+
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_wishes_and_points_pages_fit_phone_and_desktop(backend, open_page, town, size, screenshot_dir):
+    here = town.inner_point(sorted(town.grids)[3], seed=5)
+    page = open_page(
+        viewport=size, geolocation={"longitude": here[0], "latitude": here[1]}, permissions=["geolocation"]
+    )
+    page.goto(f"{backend.base_url}/map/wishes")
+    check_layout(page, size)  # the sign-in form
+    sign_in(page, "volunteer1", DEMO_PASSWORD)
+    page.click("#ng-locate")
+    expect(page.locator("#ng-wishes-nearby .ng-wish-item").first).to_be_visible()
+    expect(page.locator(".ng-claim").first).to_be_visible()  # volunteers may claim
+    page.wait_for_timeout(300)
+    check_layout(page, size)
+    screenshot(page, f"wishes-{size[0]}x{size[1]}", directory=screenshot_dir)
+    page.click("#ng-wish-post-open")
+    expect(page.locator("#ng-wish-submit")).to_be_visible()
+    check_layout(page, size)
+
+    page.goto(f"{backend.base_url}/map/points")  # same tab: still signed in
+    wait_until(page, "window.NGPoints && NGPoints.ready")
+    expect(page.locator("#ng-catalogue .ng-catalogue-item").first).to_be_visible()
+    page.wait_for_timeout(300)
+    check_layout(page, size)
+    screenshot(page, f"points-{size[0]}x{size[1]}", directory=screenshot_dir)
+    if size == PHONE:
+        collapse_and_expand(page)
