@@ -20,11 +20,15 @@ What it measures
          * ``drawn``  every marker added to the map (clustered) and two animation frames painted:
                       the first render.
        The first run warms the server up and is not counted.
+    4. Baseline, taking turns with the page loads: the page's own list request
+       (``GET /api/v1/requests`` with its statuses and page size) from a plain httpx client, so the
+       first render can be read as a multiple of what the API alone takes.
 
 Run
     .venv/bin/python bench/map_render.py                           # PostGIS, 1,000 requests, 7 runs
     .venv/bin/python bench/map_render.py --backend spatialite --runs 5
     .venv/bin/python bench/map_render.py --requests 5000
+    .venv/bin/python bench/map_render.py --runs 3                  # quick: about 2 min
 
 Loopback only; needs Debian's ``chromium`` (``apt-get install chromium``) and Playwright (test extras).
 """
@@ -276,6 +280,19 @@ def render_once(browser, base_url: str) -> dict:
         context.close()
 
 
+#: The statuses the page lists (``ACTIVE`` in map_ui/static/js/dispatch.js) and its page size.
+ACTIVE = ["reported", "accepted", "dispatched", "on_site", "resolved", "verified", "reopened"]
+
+
+def list_once(client: httpx.Client) -> tuple[float, int]:
+    """The page's list request, from a plain HTTP client: (ms, items)."""
+    t = time.perf_counter()
+    r = client.get("/api/v1/requests", params={"status": ACTIVE, "limit": 5000, "offset": 0})
+    ms = (time.perf_counter() - t) * 1000
+    r.raise_for_status()
+    return ms, len(r.json()["items"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["postgis", "spatialite"], default="postgis")
@@ -293,8 +310,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo loaded in {demo_s:.1f} s; {args.requests:,} requests inserted in {seed_s:.1f} s")
         server = stack.enter_context(serve(url, tmp))
         browser = stack.enter_context(chromium())
+        client = stack.enter_context(
+            httpx.Client(
+                base_url=server.base_url,
+                headers={"Authorization": f"Bearer {token(server.base_url)['access_token']}"},
+                timeout=120,
+            )
+        )
         render_once(browser, server.base_url)  # warm-up: imports, caches, connection pools
-        runs = [render_once(browser, server.base_url) for _ in range(args.runs)]
+        list_once(client)
+        runs, api_ms, api_items = [], [], set()
+        for _ in range(args.runs):  # page and baseline take turns, so load drifts hit both alike
+            runs.append(render_once(browser, server.base_url))
+            ms, items = list_once(client)
+            api_ms.append(ms)
+            api_items.add(items)
 
     shown = {r["markers"] for r in runs}
     errors = [e for r in runs for e in r["errors"]]
@@ -307,14 +337,27 @@ def main(argv: list[str] | None = None) -> int:
     ):
         values = [r[key] for r in runs if r[key] is not None]
         rows.append((label, pct(values, 50), min(values), max(values)))
+    fetch = [r["list"] - r["stream"] for r in runs if r["list"] is not None and r["stream"] is not None]
+    paint = [r["drawn"] - r["list"] for r in runs if r["drawn"] is not None and r["list"] is not None]
+    rows.append(("  of which the list fetched in the page (list - stream)", pct(fetch, 50), min(fetch), max(fetch)))
+    rows.append(("  of which markers placed and painted (drawn - list)", pct(paint, 50), min(paint), max(paint)))
+    rows.append(("baseline: the same list GET from httpx", pct(api_ms, 50), min(api_ms), max(api_ms)))
     print()
     print(table(rows, ("from navigation start", "median ms", "min ms", "max ms")))
+    drawn = pct([r["drawn"] for r in runs if r["drawn"] is not None], 50)
     print(
         f"\nruns: {args.runs} (cold: a new browser context each), markers on the map: {sorted(shown)}, "
         f"console errors: {len(errors)}"
     )
     if errors:
         print("  first:", errors[0])
+    print(f"\n({machine()})")
+    print(
+        f"SUMMARY map_render ({args.backend}, demo + {args.requests:,} open requests): first render "
+        f"{drawn:,.0f} ms median over {args.runs} cold loads = {drawn / pct(api_ms, 50):.1f}x the page's list GET "
+        f"alone from httpx ({pct(api_ms, 50):,.0f} ms, {sorted(api_items)} items); markers {sorted(shown)}, "
+        f"console errors {len(errors)}"
+    )
     if shown != {args.requests}:
         print(f"WARNING: expected {args.requests} markers")
         return 1
