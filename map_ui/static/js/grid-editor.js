@@ -122,6 +122,9 @@
       this.hint.textContent = key ? fmt(key, vars) : "";
     }
 
+    /** A shape is being drawn: map clicks place its points (they do not pick grids). */
+    drawing() { return !!map.pm.globalDrawModeEnabled(); }
+
     /** Something to preview or save (the grids must not reload under it). */
     dirty() { return this.changed.size > 0 || this.drawn.length > 0 || !!this.cut || this.mergeIds.length > 0; }
 
@@ -150,6 +153,7 @@
       if (mode !== "reshape") this.stopReshape();
       if (this.cut && mode !== "split") { map.removeLayer(this.cut); this.cut = null; }
       if (mode !== "merge") this.mergeIds = [];
+      if (mode) { fill(this.result); this.overlay.clearLayers(); }  // a new tool: the last answer is done with
       this.mode = mode;
       for (const [m, b] of Object.entries(this.buttons)) {
         b.setAttribute("aria-pressed", String(m === mode));

@@ -48,7 +48,7 @@
         [t("planner.col.buildings"), String(p.buildings ?? "—")], [t("planner.col.workers"), String(p.workers_count ?? "—")],
         [t("planner.col.open"), s ? String(s.open) : "0"]]);
     },
-    onClick: (f) => selectGrid(f.id, { fromMap: true }),
+    onClick: (f) => { if (!editor || !editor.drawing()) selectGrid(f.id, { fromMap: true }); },  // clicks that draw stay
   });
   grids.on("loaded", () => renderTable());
   grids.show();
