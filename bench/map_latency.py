@@ -17,6 +17,9 @@ What it measures
 Run
     .venv/bin/python bench/map_latency.py                          # PostGIS, 50 requests
     .venv/bin/python bench/map_latency.py --backend spatialite --requests 50
+    .venv/bin/python bench/map_latency.py --requests 10            # quick
+
+Loopback only; needs Debian's ``chromium`` and Playwright (test extras).
 """
 
 from __future__ import annotations
@@ -99,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     if errors:
         print("  first:", errors[0])
+    within = sum(x <= 1000 for x in latency)
+    print(f"\n({machine()})")
+    print(
+        f"SUMMARY map_latency ({args.backend}): POST -> marker painted p50 {pct(latency, 50):,.0f} ms, p95 "
+        f"{pct(latency, 95):,.0f} ms over {len(latency)} requests ({within}/{len(latency)} within 1 s) = "
+        f"{pct(latency, 50) / pct(post, 50):.1f}x the POST round trip alone (p50 {pct(post, 50):,.0f} ms); "
+        f"console errors {len(errors)}"
+    )
     return 0 if not errors else 1
 
 
