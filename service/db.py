@@ -45,8 +45,9 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
-        dbapi_conn.execute(f"PRAGMA busy_timeout = {busy}")
         load_spatialite(dbapi_conn, init_mode="WGS84")
+        # After loading SpatiaLite: its initialisation sets the connection's busy timeout to 5 s.
+        dbapi_conn.execute(f"PRAGMA busy_timeout = {busy}")
         dbapi_conn.execute("PRAGMA journal_mode = WAL")
         dbapi_conn.execute("PRAGMA synchronous = NORMAL")
         dbapi_conn.execute("PRAGMA foreign_keys = ON")
