@@ -15,7 +15,16 @@ from playwright.sync_api import Page, expect
 from shapely.geometry import LineString, Point, Polygon, shape
 
 from tests.browser.browser import sign_in, wait_until
-from tests.service.grids.town import Town, grids_of, history_of, metric, polygons
+from tests.service.grids.town import (
+    Town,
+    gj,
+    grids_of,
+    history_of,
+    metric,
+    polygons,
+    same_shape,
+    with_extra_vertex,
+)
 from tests.support.backends import DEMO_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -302,3 +311,49 @@ def test_split_along_a_drawn_line_then_merge_back(private_backend, planner, page
     assert final[gid]["properties"]["version"] == after[gid]["properties"]["version"] + 1
     if len(new_ids) == 1:
         assert metric(shape(final[gid]["geometry"]).symmetric_difference(geom)).area < 1.0
+
+
+def test_a_stale_version_is_refused_with_a_message_and_history_reverts(private_backend, planner, page, guard):
+    guard.allow(r"status of 412 \(Precondition Failed\)")  # the browser logs the refused save
+    town = Town.load(planner)
+    before = grids_of(planner)
+    open_editor(page, private_backend)
+    page.click("#ng-edit-reshape")
+    a, b, _, _, start, end = plan_drag(page, town, want_inside=True)
+    drag(page, start, end)
+    page.click("#ng-edit-preview")
+    expect(page.locator("#ng-edit-valid")).to_be_visible()
+
+    # meanwhile another planner adds a vertex to grid a through the API
+    elsewhere = with_extra_vertex(town.grids[a])
+    r = planner.put(
+        f"/api/v1/grids/{a}/geometry",
+        json={"geometry": gj(elsewhere), "comment": "surveyed corner"},
+        headers={"If-Match": f'"{before[a]["properties"]["version"]}"'},
+    )
+    assert r.status_code == 200, r.text
+    page.fill("#ng-edit-comment", "my edit, from an old version")
+    page.click("#ng-edit-save")
+    expect(page.locator("#ng-edit-stale")).to_contain_text(before[a]["properties"]["code"])
+
+    after = grids_of(planner)
+    assert after[a]["properties"]["version"] == before[a]["properties"]["version"] + 1
+    saved = shape(after[a]["geometry"])
+    assert same_shape(saved, elsewhere) and len(vertices(saved)) == len(vertices(elsewhere))
+    assert after[b] == before[b], "the neighbour was not touched either"
+    assert not page.evaluate("NGPlanner.editor.dirty()"), "the page reloaded the grids"
+
+    # the history of grid a lists both versions; return to the first
+    versions = page.locator("#ng-edit-versions li")
+    expect(versions).to_have_count(2)
+    page.click('#ng-edit-versions li[data-version="1"] .ng-revert')
+    expect(page.locator("#ng-revert-message")).to_contain_text(page.evaluate("NG.t('edit.comment_required')"))
+    page.fill("#ng-revert-comment", "the corner survey was wrong")
+    page.click('#ng-edit-versions li[data-version="1"] .ng-revert')
+    expect(page.locator("#ng-edit-applied")).to_be_visible()
+    final = grids_of(planner)
+    assert final[a]["properties"]["version"] == before[a]["properties"]["version"] + 2
+    assert vertices(shape(final[a]["geometry"])) == vertices(shape(before[a]["geometry"]))
+    last = history_of(planner, a)[-1]["properties"]
+    assert (last["change"], last["comment"], last["changed_by"]) == ("revert", "the corner survey was wrong", "planner")
+    expect(versions).to_have_count(3)

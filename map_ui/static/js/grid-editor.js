@@ -380,6 +380,7 @@
       }
       for (const effect of data.impact || []) nodes.push(this.impactNode(effect));
       fill(this.result, nodes);
+      this.render();
     }
     issueItem(issue) {
       const where = issue.location ? `${issue.location[0].toFixed(6)}, ${issue.location[1].toFixed(6)}` : null;
@@ -487,6 +488,7 @@
         fmt("edit.stale", { code: d.grid_id ? this.code(d.grid_id) : "", version: d.current_version ?? "?" })));
       this.reset();
       await this.grids.load();
+      this.showHistory();
     }
     discard() {
       this.reset();
@@ -518,19 +520,24 @@
       if (id === null || this.dirty()) { fill(this.historyBox); return; }
       const hit = this.grids.get(id);
       const r = await api(`grids/${id}/history`);
-      if (id !== this.selected || !r.ok || !hit) return;
+      if (id !== this.selected || !r.ok || !hit || this.dirty()) return;
       const current = hit.feature.properties.version;
       const versions = r.data.features.map((f) => f.properties).reverse();
+      const why = el("input", { id: "ng-revert-comment", class: "form-control", maxlength: 1000,
+        placeholder: t("edit.comment_hint"), "aria-label": t("edit.comment") });
+      const message = el("div", { id: "ng-revert-message", role: "alert" });
       fill(this.historyBox, el("h3", {}, fmt("edit.history", { code: this.code(id) })),
         el("ol", { class: "ng-history", id: "ng-edit-versions", reversed: true }, versions.map((v) => el("li", { dataset: { version: v.version } },
           el("strong", {}, `v${v.version}`), " ", t(`edit.change.${v.change}`, v.change), " · ", v.changed_by || "—",
           " · ", NG.fmtTime(v.valid_from), v.comment ? el("div", { class: "ng-muted" }, v.comment) : null,
           v.version !== current ? el("button", { type: "button", class: "btn btn-link btn-sm ng-revert",
-            onclick: () => this.revert(id, v.version, current) }, fmt("edit.revert", { version: v.version })) : null))));
+            onclick: () => this.revert(id, v.version, current, why, message) }, fmt("edit.revert", { version: v.version })) : null))),
+        versions.length > 1 ? el("label", { for: "ng-revert-comment" }, t("edit.revert_comment")) : null,
+        versions.length > 1 ? why : null, message);
     }
-    async revert(id, toVersion, current) {
-      const comment = this.comment.value.trim() || window.prompt(t("edit.comment"));
-      if (!comment) return;
+    async revert(id, toVersion, current, why, message) {
+      const comment = why.value.trim();
+      if (!comment) { fill(message, el("p", { class: "ng-error" }, t("edit.comment_required"))); why.focus(); return; }
       const r = await api(`grids/${id}/revert`, { method: "POST", headers: { "If-Match": `"${current}"` },
         body: { to_version: toVersion, comment } });
       if (r.status === 412 || r.status === 409) { await this.stale(r); return; }
