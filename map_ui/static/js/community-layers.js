@@ -1,7 +1,7 @@
 /* neighborgrid: community life on the dispatcher's map (/map/dispatch).
  *
  * Two toggleable layers beside the requests:
- *   - key households (重点家庭) overdue for their visit, one marker per BUILDING from the API's
+ *   - key households (zhongdian jiating) overdue for their visit, one marker per BUILDING from the API's
  *     building-level layer (GET /key-households?format=geojson&overdue=true): counts and kinds only,
  *     never a flat, a name or the household list (the API audits every read and refuses other roles);
  *   - open micro-wishes and mutual-aid projects (GET /wishes?status=open&format=geojson), at their
