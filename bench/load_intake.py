@@ -468,6 +468,15 @@ class ServerProcess:
                 workers.append(int(child))
         return sorted(workers)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the supervisor and its live workers."""
+        total = 0
+        for pid in (self.pid, *self.worker_pids()):
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def kill_worker(self, pid: int) -> None:
         """SIGKILL one of this server's workers (uvicorn's supervisor starts a new one)."""
         if pid not in self.worker_pids():
@@ -812,7 +821,9 @@ def main(argv: list[str] | None = None) -> int:
         with serve(url, workers=args.workers, tmp=tmp) as server:
             cfg = config(server.base_url)
             bodies = intake_bodies(category_codes(server.base_url), seed=args.seed)
+            cpu0 = server.cpu_seconds()
             result = asyncio.run(run_load(cfg, bodies, during=restart))
+            server_cpu = server.cpu_seconds() - cpu0
             ready_after = httpx.get(f"{server.base_url}/readyz", timeout=10).status_code
         problems = server.log_problems(outage=args.restart_db_at is not None)
         if args.keep_log:
@@ -824,6 +835,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     print(report(result, rec))
+    print(
+        f"server CPU (both workers) during the run: {server_cpu:.1f} s, "
+        f"{1000 * server_cpu / max(rec.stored, 1):.0f} ms per stored request (PostgreSQL's own CPU not included)"
+    )
     window = outage_window(result)
     if args.restart_db_at is not None:
         acked_after = sum(1 for t in result.ack_times if window and t > window[1])
