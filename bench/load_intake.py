@@ -394,7 +394,8 @@ def fresh_database(backend: str, tmp: Path, *, server_url: str | None = None) ->
     server = make_url(server_url or os.environ.get("NEIGHBORGRID_BENCH_POSTGIS_URL", DEFAULT_POSTGIS_SERVER))
     if server.drivername == "postgresql":
         server = server.set(drivername="postgresql+psycopg")
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    # pre-ping: a run may restart the server between CREATE and DROP
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     name = f"ng_load_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
