@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages neighborgrid needs, idempotently.
 #   scripts/system-deps.sh runtime   SpatiaLite (and Node.js/npm for the browser assets)
-#   scripts/system-deps.sh test      + PostGIS for the running PostgreSQL, Chromium, GDAL tools
+#   scripts/system-deps.sh test      + PostGIS for the running PostgreSQL, Chromium, GDAL tools, a CJK font
 # Installs with apt-get when run as root; otherwise prints the exact command and fails.
 set -euo pipefail
 mode=${1:-runtime}
@@ -12,7 +12,7 @@ have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok ins
 runtime_pkgs=(libsqlite3-mod-spatialite)
 command -v npm >/dev/null 2>&1 || runtime_pkgs+=(nodejs npm)
 
-test_pkgs=(chromium gdal-bin)
+test_pkgs=(chromium gdal-bin fonts-wqy-microhei)  # a CJK font: the screenshots show Chinese labels
 pg_major() {
   # the major version of the PostgreSQL cluster on this machine (pg_lsclusters), else the newest client
   if command -v pg_lsclusters >/dev/null 2>&1; then
