@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import shapely
 from geoalchemy2 import Geometry, WKBElement
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy import Date, Table, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from service import migrate
@@ -43,7 +43,7 @@ def _encode(value: Any, column) -> Any:
         return None
     if isinstance(column.type, Geometry):
         return shapely.to_wkb(to_shape(value), hex=True)  # plain WKB, exact doubles
-    if isinstance(value, datetime):
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
     if hasattr(value, "value") and not isinstance(value, (int, float, str, bool)):  # enums
         return value.value
@@ -57,6 +57,8 @@ def _decode(value: Any, column) -> Any:
         return WKBElement(bytes.fromhex(value), srid=4326, extended=False)
     if isinstance(column.type, UtcDateTime):
         return datetime.fromisoformat(value)
+    if isinstance(column.type, Date):
+        return date.fromisoformat(value)
     return value
 
 
