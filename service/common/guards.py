@@ -2,9 +2,12 @@
 
 * A body over the limit gets 413 (``max_body_bytes``; uploads get ``max_photo_bytes`` plus room
   for the form), whether or not it announced its length.
-* A JSON body that is not UTF-8 gets 400; a NUL character anywhere in a JSON string or in the query
-  string gets 422 naming the field. (PostgreSQL cannot store NUL in text; SQLite can. Refusing it
-  at the edge keeps both backends identical.)
+* A JSON body that is not UTF-8 gets 400, and one that declares another charset 415 (JSON is UTF-8,
+  RFC 8259); a query string or form body whose percent-escapes are not UTF-8 gets 400 naming the
+  parameter; a JSON body nested deeper than ``MAX_JSON_DEPTH`` gets 422 (the parser would give up
+  with no reason given). A NUL character anywhere in a JSON string or in the query string gets 422
+  naming the field. (PostgreSQL cannot store NUL in text; SQLite can. Refusing it at the edge keeps
+  both backends identical.)
 
 Everything is answered as RFC 9457 problem+json, before any route or database work happens.
 """
@@ -12,12 +15,48 @@ Everything is answered as RFC 9457 problem+json, before any route or database wo
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
+import numpy as np
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+#: Deepest nesting of arrays and objects a JSON body may have (a GeoJSON MultiPolygon in a request
+#: body needs about 8).
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_ALL_BUT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _nesting_depth(body: bytes) -> int:
+    """How deep the arrays and objects of a JSON body nest (vectorised: brackets kept, +1/-1 summed)."""
+    brackets = body.translate(None, _ALL_BUT_BRACKETS)
+    if len(brackets) <= MAX_JSON_DEPTH:
+        return len(brackets)  # an upper bound, small enough
+    steps = np.frombuffer(brackets, dtype=np.uint8)
+    return int(np.cumsum(np.where((steps == ord("[")) | (steps == ord("{")), 1, -1)).max())
+
+
+def _nests_too_deep(body: bytes) -> bool:
+    if _nesting_depth(body) <= MAX_JSON_DEPTH:
+        return False
+    if b'"' not in body:
+        return True
+    return _nesting_depth(_JSON_STRING.sub(b"", body)) > MAX_JSON_DEPTH  # brackets in strings do not count
+
+
+def _not_utf8(encoded: bytes) -> str | None:
+    """The name of the first parameter of a query string or form body whose text is not UTF-8."""
+    for pair in encoded.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        for part in (key, value):
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return unquote_to_bytes(key).decode("utf-8", "replace") or "query"
+    return None
 
 
 def _nul_path(value: Any, path: str = "") -> str | None:
@@ -76,6 +115,11 @@ class RequestGuard:
                     field = key.replace("\x00", "") or "query"
                     await _problem(send, 422, "Invalid input", f"{field}: NUL characters are not allowed", field, path)
                     return
+        if query and (b"%" in query or not query.isascii()):
+            field = _not_utf8(query)
+            if field:
+                await _problem(send, 400, "Bad request", f"{field}: the text is not valid UTF-8", field, path)
+                return
         if scope.get("method") not in _WRITE_METHODS:
             await self.app(scope, receive, send)
             return
@@ -104,11 +148,26 @@ class RequestGuard:
             more = message.get("more_body", False)
         body = b"".join(chunks)
 
+        if content_type.startswith("application/x-www-form-urlencoded") and body:
+            field = _not_utf8(body)
+            if field:
+                await _problem(send, 400, "Bad request", f"{field}: the text is not valid UTF-8", field, path)
+                return
         if "json" in content_type and body:
+            charset = next((p.split("=", 1)[1].strip().strip('"') for p in content_type.split(";")[1:]
+                            if p.strip().startswith("charset=")), "utf-8")  # fmt: skip
+            if charset not in ("utf-8", "utf8"):
+                detail = f"Content-Type: JSON must be sent as UTF-8 (RFC 8259), not charset={charset}"
+                await _problem(send, 415, "Unsupported media type", detail, "Content-Type", path)
+                return
             try:
                 text = body.decode("utf-8")
             except UnicodeDecodeError:
                 await _problem(send, 400, "Bad request", "the body is not valid UTF-8", "body", path)
+                return
+            if _nests_too_deep(body):
+                detail = f"the JSON body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"
+                await _problem(send, 422, "Invalid input", detail, "body", path)
                 return
             if "\\u0000" in text or "\x00" in text:
                 try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import GeoInputError
@@ -88,6 +90,12 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 
 
 async def _validation_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    content_type = request.headers.get("content-type", "")
+    if "json" not in content_type and any(
+        tuple(e.get("loc", ())) == ("body",) and e.get("type") == "model_attributes_type" for e in exc.errors()
+    ):  # a JSON route sent a form, plain text or XML
+        detail = f"Content-Type: send the body as application/json, not {content_type.split(';')[0] or 'nothing'}"
+        return problem_response(request, 415, detail, errors=[{"field": "Content-Type", "message": detail}])
     errors = []
     for err in exc.errors():
         field = _field_of(tuple(err.get("loc", ())))
@@ -120,9 +128,34 @@ async def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONRe
     return problem_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
 
 
+def _constraint_field(exc: IntegrityError) -> str | None:
+    """The column a violated constraint is on, where the database says (PostgreSQL names the
+    constraint, ``points_catalogue_community_id_fkey``; SQLite names unique columns only)."""
+    diag = getattr(exc.orig, "diag", None)
+    constraint, table = getattr(diag, "constraint_name", None), getattr(diag, "table_name", None)
+    if constraint and table and constraint.startswith(f"{table}_"):
+        return re.sub(r"_(fkey|key|check)$", "", constraint[len(table) + 1 :])
+    found = re.search(r"constraint failed: \w+\.(\w+)", str(exc.orig))
+    return found.group(1) if found else None
+
+
+async def _integrity_handler(request: Request, exc: IntegrityError) -> JSONResponse:
+    """A safety net for input a route did not check: a reference to nothing, a duplicate, a value
+    the table refuses. The transaction is already rolled back; this is the client's error, not a 500."""
+    text = str(exc.orig)
+    duplicate = getattr(exc.orig, "sqlstate", None) == "23505" or "UNIQUE constraint" in text
+    status, detail = (409, "this already exists") if duplicate else (422, "refers to something that does not exist")
+    if not duplicate and "FOREIGN KEY" not in text and getattr(exc.orig, "sqlstate", None) != "23503":
+        detail = "is not a value that can be stored"
+    field = _constraint_field(exc)
+    errors = [{"field": field, "message": detail}] if field else None
+    return problem_response(request, status, f"{field}: {detail}" if field else f"the input {detail}", errors=errors)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(Problem, _problem_handler)
     app.add_exception_handler(GeoInputError, _geo_input_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(IntegrityError, _integrity_handler)

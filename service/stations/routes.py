@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from geoalchemy2.shape import to_shape
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 from sqlalchemy import select
 
 from geo.coords import CoordType
@@ -146,7 +146,7 @@ class StationIn(BaseModel):
     coord_type: CoordType = CoordType.WGS84
     opening_hours: str | None = Field(default=None, max_length=200)
     contact_phone: str | None = Field(default=None, max_length=40)
-    capacity: Annotated[int, Field(ge=0, le=100000)] | None = None
+    capacity: Annotated[int, Strict(), Field(ge=0, le=100000)] | None = None
     address_zh: str | None = Field(default=None, max_length=300)
     community_id: Id | None = None
 
@@ -162,7 +162,7 @@ class StationPatch(BaseModel):
     coord_type: CoordType = CoordType.WGS84
     opening_hours: str | None = Field(default=None, max_length=200)
     contact_phone: str | None = Field(default=None, max_length=40)
-    capacity: Annotated[int, Field(ge=0, le=100000)] | None = None
+    capacity: Annotated[int, Strict(), Field(ge=0, le=100000)] | None = None
     address_zh: str | None = Field(default=None, max_length=300)
 
 
