@@ -119,6 +119,16 @@ def raise_request(
         req, replayed = submit_request(
             session, data=data, settings=settings, now=clock(), reporter=reporter, idempotency_key=idempotency_key
         )
+        if user is not None and reporter is None and user.role is not Role.VOLUNTEER and not replayed:
+            audit(
+                session,
+                actor=user,
+                action="create",
+                entity="request",
+                entity_id=req.id,
+                now=clock(),
+                after={"status": req.status.value, "category": body.category, "channel": req.channel.value},
+            )
         out = _created_body(session, req)  # read before commit: on SpatiaLite a later read would queue for the lock
         session.commit()
     except IntakeError as exc:
@@ -325,8 +335,9 @@ def transition(
         apply_transition(
             session, req=req, data=data, actor=Actor(user, is_reporter=is_reporter), now=clock(), settings=settings
         )
+        session.flush()  # the version moves here (or StaleDataError); the answer is read before commit
         if user is not None:
-            after = {"status": req.status.value, "version": req.version + 1, "level": req.level.value}
+            after = {"status": req.status.value, "version": req.version, "level": req.level.value}
             audit(
                 session,
                 actor=user,
@@ -336,7 +347,6 @@ def transition(
                 before=before,
                 after=after,
             )
-        session.flush()  # the version moves here (or StaleDataError); the answer is read before commit
         out = request_dict(req, full_reporter=access.full_reporter(session, user, req))
         out["can_reopen"] = req.status is Status.EVALUATED and (req.satisfaction or 5) <= 2
         session.commit()
@@ -366,6 +376,11 @@ def _may_handle_photos(session: Session, user: User | None, req: ServiceRequest,
     )
 
 
+def _refused(user, detail: str) -> Problem:
+    """403 for a signed-in caller; 401 with the Bearer challenge (RFC 9110) for an anonymous one."""
+    return Problem(403, detail) if user else Problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
 @router.post("/requests/{request_id}/photos", status_code=201, summary="Attach a photo (JPEG, PNG or WebP)")
 async def upload_photo(
     request_id: IdPath,
@@ -379,7 +394,7 @@ async def upload_photo(
 ) -> dict[str, Any]:
     req = _load(session, request_id)
     if not _may_handle_photos(session, user, req, tracking_code):
-        raise Problem(403 if user else 401, "only the reporter (or its tracking code) and staff may add photos")
+        raise _refused(user, "only the reporter (or its tracking code) and staff may add photos")
     data = await file.read(settings.max_photo_bytes + 1)
     try:
         photo = add_photo(
@@ -391,6 +406,17 @@ async def upload_photo(
             max_bytes=settings.max_photo_bytes,
             now=clock(),
         )
+        if user is not None and user.role not in (Role.RESIDENT, Role.VOLUNTEER):
+            session.flush()
+            audit(
+                session,
+                actor=user,
+                action="add_photo",
+                entity="request",
+                entity_id=req.id,
+                after={"photo_id": photo.id, "stage": photo.stage, "sha256": photo.sha256},
+                now=clock(),
+            )
         session.commit()
     except PhotoError as exc:
         session.rollback()
@@ -414,7 +440,7 @@ def list_photos(
 ) -> list[dict[str, Any]]:
     req = _load(session, request_id)
     if not _may_handle_photos(session, user, req, tracking_code):
-        raise Problem(403 if user else 401, "you may not see this request's photos")
+        raise _refused(user, "you may not see this request's photos")
     rows = session.scalars(select(RequestPhoto).where(RequestPhoto.request_id == req.id).order_by(RequestPhoto.id))
     return [
         {
@@ -445,7 +471,7 @@ def get_photo(
 ) -> FileResponse:
     req = _load(session, request_id)
     if not _may_handle_photos(session, user, req, tracking_code):
-        raise Problem(403 if user else 401, "you may not see this request's photos")
+        raise _refused(user, "you may not see this request's photos")
     photo = session.get(RequestPhoto, photo_id)
     if photo is None or photo.request_id != req.id or not photo_path(settings.media_dir, photo).exists():
         raise Problem(404, f"no photo {photo_id} on request {request_id}", field="photo_id")
@@ -545,5 +571,15 @@ def close_joint_meeting(
     if req.status not in (Status.VERIFIED, Status.EVALUATED, Status.CLOSED, Status.REJECTED, Status.MERGED):
         raise Problem(409, f"its case is still {req.status.value}; close the case first", field="item_id")
     item.closed_at, item.closed_by, item.note = clock(), user.username, note
+    audit(
+        session,
+        actor=user,
+        action="close",
+        entity="joint_meeting_item",
+        entity_id=item.id,
+        before={"closed_at": None},
+        after={"closed_at": item.closed_at.isoformat(), "note": note},
+        now=clock(),
+    )
     session.commit()
     return {"id": item.id, "closed_at": item.closed_at.isoformat(), "closed_by": item.closed_by}
