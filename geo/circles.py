@@ -4,9 +4,9 @@ Built from what the walk reaches on the street network (``WalkGraph.reach``, par
 included), not from straight-line buffers:
 
 1. the reached edge parts are merged into longer lines, each is buffered by ``corridor_m`` (the
-   strip of homes a street serves) and the buffers are unioned (on Helsinki 60-130x faster, in three runs,
-   than one buffer of the whole MultiLineString, whose area differs by 0.04 % in the median, 0.12 % at
-   most: the round joins are approximated differently);
+   strip of homes a street serves) and the buffers are unioned (on Helsinki 60-130x faster, in
+   three runs, than one buffer of the whole MultiLineString, whose area differs by 0.04 % in the
+   median, 0.12 % at most: the round joins are approximated differently);
 2. holes smaller than ``fill_holes_m2`` are filled: a block enclosed on every side by reached
    streets is served, even if its middle is more than ``corridor_m`` from a street;
 3. the circles are made to nest: the 10-minute area is unioned with the 5-minute one (grown by a
