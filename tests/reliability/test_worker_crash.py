@@ -81,7 +81,9 @@ def assert_consistent(db: Database, ids: list[int]) -> dict[int, Status]:
             assert req.status.value == events[-1].to_status, (rid, req.status, [e.action for e in events])
             assert req.version == len(events), (rid, req.version, [e.action for e in events])
             staff = [e.action for e in events if e.action not in SYSTEM_ACTIONS]
-            assert [a.action for a in audits] == [f"transition:{a}" for a in staff], (rid, staff, audits)
+            audited = [a.action for a in audits if a.action != "create"]  # staff intake may be audited too
+            assert audited == [f"transition:{a}" for a in staff], (rid, staff, [a.action for a in audits])
+            assert [a.action for a in audits].count("create") <= 1, rid
             dispatches = [e for e in events if e.action == "dispatch"]
             if req.status in (Status.DISPATCHED, Status.ON_SITE):
                 assert len(dispatches) == 1 and req.volunteer_id == dispatches[0].data["volunteer_id"], rid
@@ -206,7 +208,7 @@ def test_worker_killed_mid_dispatch_leaves_no_half_assigned_case_postgis(pg_serv
 def test_worker_kills_during_a_transition_storm_then_a_server_crash_loses_no_deadline(
     backend_name, templates, tmp_path
 ):
-    """Three threads drive 12 cases through accept -> dispatch -> arrive while a worker is killed
+    """Three threads drive 9 cases through accept -> dispatch -> arrive while a worker is killed
     every ~0.7 s; each case's on-site deadline (1.8 s) is breached by the scheduler, amid the kills,
     before it arrives: every case ends whole, with its breach recorded once.
     Then the whole server is SIGKILLed right after a new intake; its deadline passes while nothing
@@ -220,11 +222,22 @@ def test_worker_kills_during_a_transition_storm_then_a_server_crash_loses_no_dea
             server.wait_ready()
             token = _token(server.base_url, "dispatcher")
             with _client(server.base_url, token) as c:
-                created = _create(c, 12, backend_name)
+                created = _create(c, 9, backend_name)
                 volunteers = [f["id"] for f in c.get("/api/v1/volunteers").json()["features"]]
             ids = [r["id"] for r in created]
             stop = threading.Event()
             outcomes: list[str] = []
+
+            reached = {"accept": {"accepted", "dispatched", "on_site"}, "dispatch": {"dispatched", "on_site"}}
+            reached["arrive"] = {"on_site"}
+
+            def landed(c: httpx.Client, rid: int, action: str) -> bool:
+                """After a 409: did an earlier attempt land (its answer lost with a killed worker), or did the
+                scheduler change the case under this one (a concurrent update: try again)?"""
+                try:
+                    return c.get(f"/api/v1/requests/{rid}").json()["status"] in reached[action]
+                except httpx.HTTPError:
+                    return False
 
             def drive(rid: int) -> None:
                 volunteer = volunteers[rid % len(volunteers)]
@@ -233,7 +246,7 @@ def test_worker_kills_during_a_transition_storm_then_a_server_crash_loses_no_dea
                     for step in steps:
                         if step["action"] == "arrive":
                             wait_breached(c, rid, "onsite")
-                        for _ in range(40):  # retry what a killed worker cut short (409 if it had landed)
+                        for _ in range(40):  # retry what a killed worker cut short
                             try:
                                 r = c.post(f"/api/v1/requests/{rid}/transitions", json=step)
                             except httpx.HTTPError as exc:
@@ -241,7 +254,7 @@ def test_worker_kills_during_a_transition_storm_then_a_server_crash_loses_no_dea
                                 time.sleep(0.2)
                                 continue
                             outcomes.append(str(r.status_code))
-                            if r.status_code in (200, 409):
+                            if r.status_code == 200 or (r.status_code == 409 and landed(c, rid, step["action"])):
                                 break
                             time.sleep(0.2)
 
@@ -261,7 +274,7 @@ def test_worker_kills_during_a_transition_storm_then_a_server_crash_loses_no_dea
             def killer() -> None:
                 rng = random.Random(7)
                 kills = 0
-                while not stop.is_set() and kills < 3:
+                while not stop.is_set() and kills < 2:
                     time.sleep(0.4 + 0.6 * rng.random())
                     pids = server.worker_pids()
                     if len(pids) == 2:
