@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack
 
 import httpx
@@ -287,45 +288,55 @@ def _caller(key: str) -> str | None:
     )
 
 
+def _filters(ctx: Ctx) -> Iterator[tuple[str, str | None, str]]:
+    """(url, caller, parameter) for every query filter: the string parameters of the GET operations
+    of /openapi.json without path parameters (``{fmt}`` taken as ``json``), and every parameter of
+    every OGC API items operation (/ogc/api: property filters, bbox, datetime, limit…)."""
+    for path, item in sorted(ctx.http.get("/openapi.json").json()["paths"].items()):
+        op, key = item.get("get"), f"GET {path}"
+        url = path.replace("{fmt}", "json")
+        if not op or "{" in url or key not in RULES or path in ("/api/v1/events", "/metrics"):
+            continue
+        for param in op.get("parameters", []):
+            types = {param["schema"].get("type")} | {s.get("type") for s in param["schema"].get("anyOf", [])}
+            if param["in"] == "query" and "string" in types and "enum" not in param["schema"]:
+                yield url, _caller(key), param["name"]
+    for path, item in sorted(ctx.http.get("/ogc/api").json()["paths"].items()):
+        if path.endswith("/items") and "{" not in path:
+            for param in item["get"].get("parameters", []):
+                if "name" in param and param["name"] != "f":
+                    yield f"/ogc{path}", None, param["name"]
+
+
 @pytest.mark.slow
 def test_sql_in_every_query_filter_is_a_literal(secured):
-    """Every string query parameter of every GET operation without path parameters (the lists and
-    filters) gets each SQL-looking value; the answer must be a 422 naming the parameter, or exactly
-    what an unmatched plain word gets (same status, same number of rows): never more rows, never a
-    5xx, never slow (``pg_sleep``)."""
+    """Every query filter (see ``_filters``) gets each SQL-looking value; the answer must be a 422
+    naming the parameter, or exactly what an unmatched plain word gets (same status, same number of
+    rows): never more rows, never a 5xx, never slow (``pg_sleep``)."""
     ctx = Ctx(secured)
-    checked = 0
+    checked = set()
     differ = []
     try:
-        schema = ctx.http.get("/openapi.json").json()
-        for path, item in sorted(schema["paths"].items()):
-            op = item.get("get")
-            key = f"GET {path}"
-            if not op or "{" in path or key not in RULES or path in ("/api/v1/events", "/metrics"):
-                continue
-            who = _caller(key)
-            for param in op.get("parameters", []):
-                types = {param["schema"].get("type")} | {s.get("type") for s in param["schema"].get("anyOf", [])}
-                if param["in"] != "query" or "string" not in types or "enum" in param["schema"]:
-                    continue
-                baseline = ctx.send(who, Call("GET", path, params={param["name"]: "zzqx-no-such-value"}))
-                for value in SQL:
-                    started = time.perf_counter()
-                    r = ctx.send(who, Call("GET", path, params={param["name"]: value}))
-                    elapsed = time.perf_counter() - started
-                    checked += 1
-                    assert r.status_code < 500, (path, param["name"], value, r.text[:300])
-                    if r.status_code == 422 and param["name"] in r.json()["detail"]:
-                        continue  # refused, naming the parameter (too long, not a date, …)
-                    if r.status_code != baseline.status_code or (r.is_success and _size(r) != _size(baseline)):
-                        differ.append(
-                            f"{path}?{param['name']}={value!r}: {r.status_code} {str(_size(r))[:100]} "
-                            f"vs {baseline.status_code} {str(_size(baseline))[:100]}"
-                        )
-                    assert elapsed < 3, f"{path}?{param['name']}={value!r} took {elapsed:.1f} s"
+        for url, who, name in _filters(ctx):
+            baseline = ctx.send(who, Call("GET", url, params={name: "zzqx-no-such-value"}))
+            for value in SQL:
+                started = time.perf_counter()
+                r = ctx.send(who, Call("GET", url, params={name: value}))
+                elapsed = time.perf_counter() - started
+                checked.add((url, name))
+                assert r.status_code < 500, (url, name, value, r.text[:300])
+                if r.status_code == 422 and name in r.json()["detail"]:
+                    continue  # refused, naming the parameter (too long, not a date, …)
+                if r.status_code != baseline.status_code or (r.is_success and _size(r) != _size(baseline)):
+                    differ.append(
+                        f"{url}?{name}={value!r}: {r.status_code} {str(_size(r))[:100]} "
+                        f"vs {baseline.status_code} {str(_size(baseline))[:100]}"
+                    )
+                assert elapsed < 3, f"{url}?{name}={value!r} took {elapsed:.1f} s"
     finally:
         ctx.close()
-    assert checked > 100
+    assert ("/api/v1/requests", "category") in checked and ("/ogc/collections/requests/items", "category") in checked
+    assert ("/open311/v2/requests.json", "service_code") in checked and len(checked) > 30
     assert not differ, "\n".join(differ)
     with secured.db.reader() as s:
         assert s.scalar(select(func.count()).select_from(User)) >= len(ROLE_USERS)
