@@ -130,11 +130,16 @@ async def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONRe
 
 def _constraint_field(exc: IntegrityError) -> str | None:
     """The column a violated constraint is on, where the database says (PostgreSQL names the
-    constraint, ``points_catalogue_community_id_fkey``; SQLite names unique columns only)."""
+    constraint, looked up in the tables' metadata; SQLite names unique columns only)."""
+    from service.orm import Base
+
     diag = getattr(exc.orig, "diag", None)
     constraint, table = getattr(diag, "constraint_name", None), getattr(diag, "table_name", None)
-    if constraint and table and constraint.startswith(f"{table}_"):
-        return re.sub(r"_(fkey|key|check)$", "", constraint[len(table) + 1 :])
+    if constraint and table in Base.metadata.tables:
+        for c in Base.metadata.tables[table].constraints:
+            columns = list(getattr(c, "columns", []))
+            if c.name == constraint and columns:
+                return columns[0].name
     found = re.search(r"constraint failed: \w+\.(\w+)", str(exc.orig))
     return found.group(1) if found else None
 

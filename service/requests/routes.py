@@ -171,7 +171,7 @@ def list_requests(
     unassigned: bool = Query(False, description="only requests outside every grid (the unassigned queue)"),
     format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
     query = select(ServiceRequest).where(access.visible(session, user))
     if status:

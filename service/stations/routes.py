@@ -200,6 +200,9 @@ def edit_station(
         raise Problem(422, f"{missing} is required to move a station", field=missing)
     lonlat = None
     if "lon" in given:
+        if body.lon is None or body.lat is None:
+            field = "lon" if body.lon is None else "lat"
+            raise Problem(422, f"{field} must be a number to move a station (null is not a place)", field=field)
         point = make_point(body.lon, body.lat, body.coord_type)
         lonlat = (point.lon, point.lat)
     fields = {k: v for k, v in given.items() if k not in _LOCATION}

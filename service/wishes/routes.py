@@ -111,7 +111,7 @@ def list_wishes(
     mine: bool = Query(False, description="only wishes I posted or claimed"),
     format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
     """``format=geojson`` gives a FeatureCollection at building level for the map's open-wishes layer
     (``status=open``)."""

@@ -340,3 +340,22 @@ def test_sql_in_every_query_filter_is_a_literal(secured):
     assert not differ, "\n".join(differ)
     with secured.db.reader() as s:
         assert s.scalar(select(func.count()).select_from(User)) >= len(ROLE_USERS)
+
+
+def test_what_the_fuzzer_found_is_a_client_error(secured, admin):
+    """Schemathesis found these 500s (tests/security/test_schemathesis.py); each is now a 4xx."""
+    # A reference to a row that does not exist (the database's foreign key refused it).
+    r = admin.post("/api/v1/points/catalogue", json={"name_zh": "理发", "price": 5, "community_id": 4515426})
+    body = assert_problem(r, 422)
+    assert "does not exist" in body["detail"]
+    if secured.name == "postgis":  # PostgreSQL names the constraint, SQLite does not
+        assert body["errors"][0]["field"] == "community_id"
+    # An offset past any database integer.
+    for url in ("/api/v1/requests", "/api/v1/audit", "/api/v1/wishes"):
+        assert_problem(admin.get(url, params={"offset": 34447028250069352579072}), 422, "offset")
+    # Moving a station to null.
+    station = admin.get("/api/v1/stations").json()["features"][0]["id"]
+    before = admin.get(f"/api/v1/stations/{station}").json()["properties"]["capacity"]
+    r = admin.patch(f"/api/v1/stations/{station}", json={"lon": None, "lat": None, "capacity": (before or 0) + 1})
+    assert_problem(r, 422, "lon")
+    assert admin.get(f"/api/v1/stations/{station}").json()["properties"]["capacity"] == before  # nothing changed
