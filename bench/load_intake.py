@@ -693,8 +693,14 @@ def copy_database(source_url: str, server_url: str) -> str:
     def libpq(u, database: str) -> list[str]:
         return ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres", "-d", database]
 
+    def env(u) -> dict[str, str]:
+        return {**os.environ, **({"PGPASSWORD": u.password} if u.password else {})}
+
     dump = subprocess.Popen(
-        ["pg_dump", "-Fc", "--no-owner", *libpq(src, src.database)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
+        ["pg_dump", "-Fc", "--no-owner", *libpq(src, src.database)],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env(src),
     )
     restore = subprocess.run(
         ["pg_restore", "--no-owner", "--exit-on-error", *libpq(server, name)],
@@ -702,6 +708,7 @@ def copy_database(source_url: str, server_url: str) -> str:
         capture_output=True,
         text=True,
         timeout=300,
+        env=env(server),
     )
     dump.stdout.close()
     if dump.wait(timeout=300) != 0 or restore.returncode != 0:
