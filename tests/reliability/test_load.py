@@ -13,6 +13,7 @@ Short versions of the long runs in the README (Reliability): a few seconds of op
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -23,6 +24,13 @@ from service.db import Database
 from tests.reliability.harness import load_tool
 
 pytestmark = pytest.mark.slow
+
+
+def run_load(tool, *args, **kwargs):
+    """The load tool in an event loop of its own thread: in a full run the browser tests' Playwright
+    (sync API) keeps a loop running in the main thread, where ``asyncio.run`` refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(tool.run_load(*args, **kwargs))).result()
 
 
 def _check_integrity(tool, result, stored) -> None:
@@ -43,7 +51,7 @@ def test_steady_load_on_postgis_loses_and_doubles_nothing(pg_server):
     mark = server.log_size()
     config = tool.LoadConfig(base_url=server.base_url, rate=40, seconds=5, twin_every=7, give_up_after=60)
     bodies = tool.intake_bodies(tool.category_codes(server.base_url))
-    result = asyncio.run(tool.run_load(config, bodies))
+    result = run_load(tool, config, bodies)
     stored = tool.count_stored(url, config.key_prefix)
     problems = server.log_problems(since=mark)
     _check_integrity(tool, result, stored)
@@ -90,7 +98,7 @@ def test_postgres_restart_mid_run_is_503_then_recovers_and_loses_nothing(own_clu
 
     config = tool.LoadConfig(base_url=server.base_url, rate=30, seconds=8, give_up_after=90, twin_every=11)
     bodies = tool.intake_bodies(tool.category_codes(server.base_url))
-    result = asyncio.run(tool.run_load(config, bodies, during=outages))
+    result = run_load(tool, config, bodies, during=outages)
     summary = tool.report(result, tool.reconcile(result, tool.count_stored(url, config.key_prefix)))
     print("\n" + summary)
 
@@ -124,7 +132,7 @@ def test_spatialite_two_workers_at_50_per_second_never_lock(sl_server):
     mark = server.log_size()
     config = tool.LoadConfig(base_url=server.base_url, rate=50, seconds=3, twin_every=9, give_up_after=60)
     bodies = tool.intake_bodies(tool.category_codes(server.base_url))
-    result = asyncio.run(tool.run_load(config, bodies))
+    result = run_load(tool, config, bodies)
     stored = tool.count_stored(url, config.key_prefix)
     summary = tool.report(result, tool.reconcile(result, stored))
     print("\n" + summary)
