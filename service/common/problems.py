@@ -157,8 +157,81 @@ async def _integrity_handler(request: Request, exc: IntegrityError) -> JSONRespo
     return problem_response(request, status, f"{field}: {detail}" if field else f"the input {detail}", errors=errors)
 
 
+#: The problem+json body every error has (RFC 9457, with the fields at fault in ``errors``).
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+#: Open311 GeoReport v2 errors: ``[{"code": 400, "description": "..."}]`` (or the same in XML).
+OPEN311_ERRORS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+    },
+}
+
+#: OGC API exceptions (OGC 17-069r4, 7.5.1): ``{"code": ..., "description": ...}``.
+OGC_EXCEPTION = {
+    "type": "object",
+    "required": ["code"],
+    "properties": {"code": {"type": ["string", "integer"]}, "description": {"type": "string"}},
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Declare in the OpenAPI document the errors every operation can answer: any 4xx (and a 503
+    when the database is away) as problem+json, Open311's in its own format, instead of FastAPI's
+    default 422 body, which the handlers above replace."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        problem = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, item in schema.get("paths", {}).items():
+            for op in item.values():
+                responses = op.get("responses") if isinstance(op, dict) else None
+                if responses is None:
+                    continue
+                responses.pop("422", None)
+                if path.startswith("/open311/"):
+                    xml = {"schema": {"type": "string"}}
+                    content = {"application/json": {"schema": OPEN311_ERRORS}, "text/xml": xml}
+                    responses["4XX"] = {"description": "Open311 errors", "content": content}
+                elif path.startswith("/ogc"):
+                    content = {"application/json": {"schema": OGC_EXCEPTION}}
+                    responses["4XX"] = {"description": "OGC API exception", "content": content}
+                else:
+                    responses["4XX"] = {"description": "RFC 9457 problem naming the field at fault", "content": problem}
+                responses["503"] = {"description": "the database is unavailable (Retry-After)", "content": problem}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
+    _document_errors(app)
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(Problem, _problem_handler)
     app.add_exception_handler(GeoInputError, _geo_input_handler)

@@ -16,7 +16,17 @@ router = APIRouter(prefix="/api/v1", tags=["exports"])
 Staff = Annotated[User, Depends(require_roles(Role.PLANNER, Role.DISPATCHER, Role.ADMIN, Role.GRID_WORKER))]
 
 
-@router.get("/export", summary="Export layers as a GeoPackage (one layer each), GeoJSON or CSV with WKT")
+@router.get(
+    "/export",
+    summary="Export layers as a GeoPackage (one layer each), GeoJSON or CSV with WKT",
+    responses={
+        200: {
+            "content": {
+                t: {} for t in ("application/geopackage+sqlite3", "application/geo+json", "text/csv", "application/zip")
+            }
+        }
+    },
+)
 def export_layers(
     session: ReadSession,
     settings: SettingsDep,

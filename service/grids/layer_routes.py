@@ -103,7 +103,11 @@ def merged_proposal(
         raise _problem(exc) from None
 
 
-@router.get("/grids/export", summary="Export a grid layer for QGIS (GeoPackage or GeoJSON)")
+@router.get(
+    "/grids/export",
+    summary="Export a grid layer for QGIS (GeoPackage or GeoJSON)",
+    responses={200: {"content": {"application/geopackage+sqlite3": {}, "application/geo+json": {}}}},
+)
 def export_grids(
     session: ReadSession,
     _user: Staff,

@@ -308,7 +308,7 @@ def item(
     return _json(body, GEOJSON)
 
 
-@router.get("/api", summary="The OpenAPI 3.0 definition of this OGC API")
+@router.get("/api", summary="The OpenAPI 3.0 definition of this OGC API", responses={200: {"content": {OAS30: {}}}})
 def api(request: Request) -> JSONResponse:
     from service.ogc.openapi import document
 

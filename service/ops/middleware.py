@@ -154,6 +154,12 @@ def install(app, settings) -> None:
     app.add_exception_handler(DBAPIError, outage)
     app.add_exception_handler(PoolTimeout, outage)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_model=None)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_model=None,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> Response:
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

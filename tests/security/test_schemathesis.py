@@ -1,7 +1,9 @@
 """Schemathesis against the served OpenAPI document (``/openapi.json``, OpenAPI 3.1): every operation,
 anonymously and signed in, with a bounded number of generated examples each.
 
-Each answer must not be a 5xx and must match the response schema the document declares for it.
+Each answer must not be a 5xx, and its status code, Content-Type, headers and body must be ones the
+document declares for the operation (errors: RFC 9457 problem+json for any 4xx; Open311's and OGC
+API's own error formats on theirs).
 The signed-in calls use a role the authorization matrix (``endpoints.py``) allows, so they get past
 the role check into the handlers. The run has a database of its own (a copy of the demo): it posts,
 patches and deletes whatever the generated data says. Account routes act on a throwaway account
@@ -23,7 +25,12 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.reliability.harness import BACKENDS, ROLE_USERS, served_clone
 from tests.security.endpoints import RULES
@@ -32,6 +39,14 @@ from tests.support.backends import DEMO_PASSWORD, Backend
 EXAMPLES = int(os.environ.get("NEIGHBORGRID_FUZZ_EXAMPLES", "4"))
 PREFERENCE = ("admin", "dispatcher", "planner", "grid_worker", "volunteer", "resident", "department")
 STREAMS = {"/api/v1/events"}
+#: No 5xx; the status code, Content-Type, headers and body each as the document declares them.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -107,7 +122,7 @@ def _fuzzer(op, who: str | None, target_user, base_url: str, session, accounts: 
         calls[label] += 1
         if who and (response.status_code == 401 or op.path.startswith("/api/v1/auth/logout")):
             accounts.forget(who)
-        case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+        case.validate_response(response, checks=CHECKS)
 
     return run
 
