@@ -1,10 +1,16 @@
-"""Shared helpers for the benchmark scripts: demo data, random points, percentiles, tables."""
+"""Shared helpers for the benchmark scripts: demo data, random points, percentiles, tables, fresh
+databases and free ports."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +109,60 @@ def code_version() -> str:
     if head.returncode != 0:
         return "unknown"
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+# -- databases and ports for served runs ----------------------------------------------------------
+
+DEFAULT_POSTGIS_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@contextmanager
+def fresh_database(backend: str, tmp: Path, *, server_url: str | None = None) -> Iterator[str]:
+    """A new, empty spatial database URL; a PostGIS one (on ``server_url``, else
+    ``NEIGHBORGRID_BENCH_POSTGIS_URL``) is dropped when the block ends."""
+    if backend == "spatialite":
+        yield f"sqlite:///{tmp / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(server_url or os.environ.get("NEIGHBORGRID_BENCH_POSTGIS_URL", DEFAULT_POSTGIS_SERVER))
+    if server.drivername == "postgresql":
+        server = server.set(drivername="postgresql+psycopg")
+    # pre-ping: a run may restart the server between CREATE and DROP
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    name = f"ng_bench_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name)
+    try:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        engine.dispose()
+        yield url.render_as_string(hide_password=False)
+    finally:
+        _drop(admin, name, text)
+
+
+def _drop(admin, name: str, text) -> None:
+    """Drop the benchmark database; a few tries on fresh connections (the server may have restarted),
+    then a warning naming it rather than an exception that would swallow the figures."""
+    for attempt in range(3):
+        admin.dispose()  # never reuse a pooled connection the server may have closed
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            break
+        except Exception as exc:  # the figures are still worth printing
+            if attempt == 2:
+                print(f"WARNING: could not drop database {name!r} ({exc.__class__.__name__}); drop it by hand")
+            time.sleep(2)
+    admin.dispose()
+
+
+def free_port() -> int:
+    """A free TCP port on loopback for a served run."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -59,7 +59,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -73,59 +72,15 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from _common import ROOT, machine, pct, points_in, table, township
+from _common import ROOT, free_port, fresh_database, machine, pct, points_in, table, township
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from service.bootstrap import prepare_database
 from service.config import Settings
 from service.db import Database
 from service.demo.loader import load_demo
 
-DEFAULT_POSTGIS_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
 # -- the database and the server ------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(backend: str, tmp: Path) -> Iterator[str]:
-    """A new, empty spatial database; dropped (PostGIS) when the block ends."""
-    if backend == "spatialite":
-        yield f"sqlite:///{tmp / 'bench.db'}"
-        return
-    server = make_url(os.environ.get("NEIGHBORGRID_BENCH_POSTGIS_URL", DEFAULT_POSTGIS_SERVER))
-    if server.drivername == "postgresql":
-        server = server.set(drivername="postgresql+psycopg")
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"ng_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name)
-    try:
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        engine.dispose()
-        yield url.render_as_string(hide_password=False)
-    finally:
-        _drop(admin, name)
-
-
-def _drop(admin, name: str) -> None:
-    """Drop the benchmark database; a few tries on fresh connections (the server may have restarted),
-    then a warning naming it rather than an exception that would swallow the figures."""
-    for attempt in range(3):
-        admin.dispose()  # never reuse a pooled connection the server may have closed
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            break
-        except Exception as exc:  # the figures are still worth printing
-            if attempt == 2:
-                print(f"WARNING: could not drop database {name!r} ({exc.__class__.__name__}); drop it by hand")
-            time.sleep(2)
-    admin.dispose()
 
 
 def load(url: str) -> float:
@@ -143,12 +98,6 @@ def load(url: str) -> float:
     finally:
         db.dispose()
     return time.perf_counter() - t
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

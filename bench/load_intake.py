@@ -50,7 +50,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -69,7 +68,9 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "fixtures" / "demo"
-DEFAULT_POSTGIS_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(ROOT / "bench"))  # tests load this file as a module; _common sits beside it
+from _common import free_port, fresh_database  # noqa: E402
+
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # httpcore asks ``import sniffio`` on every request; without sniffio installed (anyio no longer needs
 # it) each failed import searches sys.path again, about 0.5 ms a time. Caching the miss is what
@@ -385,33 +386,6 @@ def reconcile(result: LoadResult, stored: Stored) -> Reconciled:
     )
 
 
-@contextmanager
-def fresh_database(backend: str, tmp: Path, *, server_url: str | None = None) -> Iterator[str]:
-    """A new, empty spatial database; a PostGIS one is dropped when the block ends."""
-    if backend == "spatialite":
-        yield f"sqlite:///{tmp / f'load-{uuid.uuid4().hex[:8]}.db'}"
-        return
-    server = make_url(server_url or os.environ.get("NEIGHBORGRID_BENCH_POSTGIS_URL", DEFAULT_POSTGIS_SERVER))
-    if server.drivername == "postgresql":
-        server = server.set(drivername="postgresql+psycopg")
-    # pre-ping: a run may restart the server between CREATE and DROP
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    name = f"ng_load_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name)
-    try:
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        engine.dispose()
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def load_demo_into(url: str, *, password: str = "demo-password") -> None:
     """Migrate and load the demo community (as ``neighborgrid load-demo`` does)."""
     from service.bootstrap import prepare_database
@@ -430,12 +404,6 @@ def load_demo_into(url: str, *, password: str = "demo-password") -> None:
 
 
 # -- the server -----------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

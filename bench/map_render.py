@@ -42,12 +42,10 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -59,10 +57,9 @@ from shapely.geometry import shape
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.browser (the browser launch the tests use)
 
-from _common import features, machine, pct, table  # noqa: E402
+from _common import features, free_port, fresh_database, machine, pct, table  # noqa: E402
 
 DEMO_PASSWORD = "bench-demo-password"
-DEFAULT_POSTGIS_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CATEGORIES = [
     "littering",
     "noise",
@@ -81,35 +78,6 @@ CHANNELS = ["wechat", "mini_program", "phone", "walk_in", "patrol", "web"]
 
 
 # -- the database and the server ------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(backend: str, tmp: Path) -> Iterator[str]:
-    """A new, empty database URL of the given kind; PostGIS databases are dropped afterwards."""
-    if backend == "spatialite":
-        yield f"sqlite:///{tmp / 'bench.db'}"
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    server = make_url(os.environ.get("NEIGHBORGRID_BENCH_POSTGIS_URL", DEFAULT_POSTGIS_SERVER))
-    if server.drivername == "postgresql":
-        server = server.set(drivername="postgresql+psycopg")
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"ng_bench_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name)
-    try:
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-        engine.dispose()
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def load(url: str, *, requests: int, seed: int) -> tuple[float, float]:
@@ -161,12 +129,6 @@ def point_in(polygon, rng: random.Random) -> tuple[float, float]:
         lon, lat = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
         if polygon.contains(Point(lon, lat)):
             return lon, lat
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
