@@ -3,7 +3,7 @@
  * window.NG = { config, map, panel, t, fmt, el, api, login, logout, me, requireLogin, shell, toast, pageLinks,
  *               toMap, fromMap, geoToMap, wgsToGcj, gcjToWgs, drawBase, fitTo, events, clock,
  *               fmtMinutes, fmtCountdown, fmtAgo, fmtTime, name, warningClass, badge, WARNINGS,
- *               uuid, debounce }
+ *               uuid, debounce, locationHint }
  *
  * No inline event handlers and no eval: every listener is attached here with addEventListener,
  * so a Content-Security-Policy can forbid inline script except folium's own (nonced) block.
@@ -450,6 +450,16 @@
         + `<i class="fa-solid ${stationGlyph(safe)}" aria-hidden="true"></i></span>` });
   }
 
+  /** The "your location" line of a form (`prefix.location` / `prefix.need_location` messages) in `#boxId`. */
+  function locationHint(boxId, prefix, lonLat) {
+    const box = document.getElementById(boxId);
+    if (!box) return;
+    box.replaceChildren(el("p", { class: lonLat ? "ng-hint" : "ng-hint ng-late" },
+      el("i", { class: "fa-solid fa-location-dot", "aria-hidden": "true" }), " ",
+      lonLat ? fmt(`${prefix}.location`, { lon: lonLat[0].toFixed(5), lat: lonLat[1].toFixed(5) })
+        : t(`${prefix}.need_location`)));
+  }
+
   /* -- page chrome: attribution and the language switch ------------------------------------ */
   function addOsmAttribution() {
     if (addOsmAttribution.done || !map.attributionControl) return;
@@ -472,5 +482,5 @@
 
   window.NG = { config, map, panel, t, fmt, name, el, fill, api, login, logout, me, requireLogin, shell, toast, pageLinks, toMap,
     fromMap, geoToMap, wgsToGcj, gcjToWgs, drawBase, fitTo, events, clock, fmtMinutes, fmtCountdown, fmtAgo,
-    fmtTime, warningClass, badge, WARNINGS, uuid, debounce, stationGlyph, stationIcon, get baseBounds() { return baseBounds; } };
+    fmtTime, warningClass, badge, locationHint, WARNINGS, uuid, debounce, stationGlyph, stationIcon, get baseBounds() { return baseBounds; } };
 })();

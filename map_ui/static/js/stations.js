@@ -234,13 +234,7 @@
     reportView.replaceChildren(form);
     renderLocation();
   }
-  function renderLocation() {
-    const box = document.getElementById("ng-location");
-    if (!box) return;
-    box.replaceChildren(el("p", { class: me ? "ng-hint" : "ng-hint ng-late" },
-      el("i", { class: "fa-solid fa-location-dot", "aria-hidden": "true" }), " ",
-      me ? fmt("report.location", { lon: me[0].toFixed(5), lat: me[1].toFixed(5) }) : t("report.need_location")));
-  }
+  function renderLocation() { NG.locationHint("ng-location", "report", me); }
   function closeReport() {
     mode = "find";
     reportView.hidden = true;

@@ -144,13 +144,7 @@
   }
 
   /* -- posting a wish ---------------------------------------------------------------------- */
-  function renderLocation() {
-    const box = document.getElementById("ng-wish-location");
-    if (!box) return;
-    box.replaceChildren(el("p", { class: me ? "ng-hint" : "ng-hint ng-late" },
-      el("i", { class: "fa-solid fa-location-dot", "aria-hidden": "true" }), " ",
-      me ? fmt("wishes.location", { lon: me[0].toFixed(5), lat: me[1].toFixed(5) }) : t("wishes.need_location")));
-  }
+  function renderLocation() { NG.locationHint("ng-wish-location", "wishes", me); }
   function closePost() {
     postView.hidden = true;
     findView.hidden = false;
