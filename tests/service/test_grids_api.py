@@ -75,15 +75,16 @@ def test_grid_workers_are_shown_to_staff_only(backend, anon):
     with backend.client("dispatcher") as staff:
         grids = staff.get("/api/v1/grids").json()["features"]
     # every grid lists exactly its workers in the database (the demo gives each grid 3; other tests
-    # on this shared database may add some)
+    # on this shared database add and move some)
     with backend.db.transaction() as s:
         pairs = s.execute(select(grid_assignments.c.grid_id, grid_assignments.c.worker_id)).all()
     assigned = {g: {w for gg, w in pairs if gg == g} for g, _ in pairs}
     assert {f["id"]: {w["id"] for w in f["properties"]["workers"]} for f in grids} == {
         f["id"]: assigned.get(f["id"], set()) for f in grids
     }
-    assert all(len(f["properties"]["workers"]) >= 3 for f in grids)
-    assert all(w["phone"] for f in grids for w in f["properties"]["workers"])
+    assert sum(len(f["properties"]["workers"]) for f in grids) >= 75  # the demo's, at least
+    shown = [w for f in grids for w in f["properties"]["workers"]]
+    assert all("phone" in w for w in shown) and sum(bool(w["phone"]) for w in shown) >= 75  # staff see phones
     with backend.client("resident1") as resident:
         assert all("workers" not in f["properties"] for f in resident.get("/api/v1/grids").json()["features"])
 
