@@ -37,7 +37,7 @@ STAGES = [
     ("idempotency lookup", "requests/intake.py", "find_by_idempotency_key"),
     ("locate the grid", "grids/service.py", "locate_point"),
     ("  of which: load the grid", "grids/service.py", "get_grid"),
-    ("  of which: layer-cache checks", "common/layer_cache.py", "_token"),
+    ("  of which: layer-cache revision checks", "common/layer_cache.py", "revisions"),
     ("duplicate search", "requests/assignment.py", "find_duplicates"),
     ("nearest volunteer", "requests/assignment.py", "nearest_volunteers"),
     ("  of which: available volunteers", "requests/assignment.py", "available_volunteers"),

@@ -29,18 +29,32 @@ _lock = threading.Lock()
 _cache: dict[tuple[str, str], tuple[tuple, object]] = {}
 
 
-def _token(session: Session, depends: tuple[str, ...]) -> tuple:
-    rows = {
+Revisions = dict[str, tuple[int, object]]
+
+
+def revisions(session: Session, names: tuple[str, ...]) -> Revisions:
+    """The current revisions of ``names`` in one query (a caller that checks several caches at once
+    reads them here and passes them to each ``cached`` call)."""
+    return {
         r.name: (r.revision, r.changed_at)
-        for r in session.scalars(select(DataRevision).where(DataRevision.name.in_(depends)))
+        for r in session.scalars(select(DataRevision).where(DataRevision.name.in_(names)))
     }
-    return tuple(rows.get(name, (0, None)) for name in depends)
 
 
-def cached(session: Session, key: str, depends: tuple[str, ...], build: Callable[[Session], T]) -> T:
-    """The value for ``key`` in this database, rebuilt when a revision in ``depends`` has moved."""
+def cached(
+    session: Session,
+    key: str,
+    depends: tuple[str, ...],
+    build: Callable[[Session], T],
+    *,
+    known: Revisions | None = None,
+) -> T:
+    """The value for ``key`` in this database, rebuilt when a revision in ``depends`` has moved.
+
+    ``known``: revisions just read by ``revisions`` in this transaction (it must cover ``depends``)."""
     url = session.get_bind().url.render_as_string(hide_password=True)
-    token = _token(session, depends)
+    current = known if known is not None else revisions(session, depends)
+    token = tuple(current.get(name, (0, None)) for name in depends)
     hit = _cache.get((url, key))
     if hit is not None and hit[0] == token:
         return hit[1]  # type: ignore[return-value]

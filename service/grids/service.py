@@ -17,7 +17,7 @@ from service.areas.service import area_summary
 from service.buildings.models import Building
 from service.buildings.service import building_summary
 from service.common.geojson import feature
-from service.common.layer_cache import AREAS, BUILDINGS, GRIDS, cached
+from service.common.layer_cache import AREAS, BUILDINGS, GRIDS, cached, revisions
 from service.common.spatial import intersects
 from service.grids.models import Grid, GridLayer
 
@@ -136,16 +136,17 @@ def locate_point(
     """Grid, community, compound and building at a WGS84 point (see ``geo.locate`` for the rules).
 
     The layers come from per-process indexes kept fresh by data revisions (``service.common.layer_cache``)."""
-    grids = cached(session, f"grid-index:{layer.value}", (GRIDS,), _grid_index(layer))
+    known = revisions(session, (GRIDS, AREAS, BUILDINGS))  # one query for the four caches below
+    grids = cached(session, f"grid-index:{layer.value}", (GRIDS,), _grid_index(layer), known=known)
     located = grids.locate(lon, lat, max_distance_m=max_distance_m)
     grid = get_grid(session, grid_id=located.key) if located.key is not None else None
-    communities = cached(session, "area-index:community", (AREAS,), _area_index(AreaLevel.COMMUNITY))
+    communities = cached(session, "area-index:community", (AREAS,), _area_index(AreaLevel.COMMUNITY), known=known)
     found = communities.locate(lon, lat, max_distance_m=0).key
     community = session.get(Area, found) if found is not None else (grid.community if grid else None)
-    compounds = cached(session, "area-index:compound", (AREAS,), _area_index(AreaLevel.COMPOUND))
+    compounds = cached(session, "area-index:compound", (AREAS,), _area_index(AreaLevel.COMPOUND), known=known)
     found = compounds.locate(lon, lat, max_distance_m=0).key
     compound = session.get(Area, found) if found is not None else None
-    buildings = cached(session, "building-index", (BUILDINGS,), _building_index)
+    buildings = cached(session, "building-index", (BUILDINGS,), _building_index, known=known)
     found = buildings.locate(lon, lat, max_distance_m=0).key
     building = session.get(Building, found) if found is not None else None
     return Location(grid, located, community, compound, building)
