@@ -148,7 +148,8 @@ class SplitIn(BaseModel):
     version: Annotated[int, Field(ge=1)]
     line: dict[str, Any] = Field(description="GeoJSON LineString crossing the grid from edge to edge")
     coord_type: CoordType = CoordType.WGS84
-    comment: str = Field(min_length=1, max_length=1000)
+    comment: str | None = Field(default=None, min_length=1, max_length=1000, description="required unless dry_run")
+    dry_run: bool = Field(default=False, description="validate and show the impact (as /grids/preview); save nothing")
 
 
 class MergeIn(BaseModel):
@@ -156,7 +157,8 @@ class MergeIn(BaseModel):
 
     grid_ids: list[Annotated[int, Field(ge=1, le=MAX_DB_ID)]] = Field(min_length=2, max_length=10)
     versions: list[Annotated[int, Field(ge=1)]] = Field(min_length=2, max_length=10)
-    comment: str = Field(min_length=1, max_length=1000)
+    comment: str | None = Field(default=None, min_length=1, max_length=1000, description="required unless dry_run")
+    dry_run: bool = Field(default=False, description="validate and show the impact (as /grids/preview); save nothing")
 
 
 class RevertIn(BaseModel):
@@ -261,7 +263,7 @@ def apply_many(
     return _apply(session, _proposals(body), user=user, comment=body.comment, clock=clock, settings=settings)
 
 
-@router.post("/split", summary="Split a grid along a line (planners)")
+@router.post("/split", summary="Split a grid along a line, or preview the split with dry_run (planners)")
 def split(
     body: SplitIn, session: WriteSession, settings: SettingsDep, clock: ClockDep, user: Planner
 ) -> dict[str, Any]:
@@ -272,10 +274,10 @@ def split(
         raise Problem(exc.status, str(exc), field=exc.field) from None
     except VersionConflict as exc:
         raise _conflict(exc) from None
-    return _apply(session, proposals, user=user, comment=body.comment, clock=clock, settings=settings)
+    return _structural(session, proposals, body, user=user, clock=clock, settings=settings)
 
 
-@router.post("/merge", summary="Merge neighbouring grids (planners)")
+@router.post("/merge", summary="Merge neighbouring grids, or preview the merge with dry_run (planners)")
 def merge(
     body: MergeIn, session: WriteSession, settings: SettingsDep, clock: ClockDep, user: Planner
 ) -> dict[str, Any]:
@@ -285,6 +287,20 @@ def merge(
         raise Problem(exc.status, str(exc), field=exc.field) from None
     except VersionConflict as exc:
         raise _conflict(exc) from None
+    return _structural(session, proposals, body, user=user, clock=clock, settings=settings)
+
+
+def _structural(
+    session, proposals: list[Proposal], body: SplitIn | MergeIn, *, user: User, clock, settings
+) -> dict[str, Any]:
+    """A split or merge: its preview with ``dry_run`` (nothing saved), else applied with its comment."""
+    if body.dry_run:
+        try:
+            return editing.evaluate(session, proposals, settings=settings)
+        except EditError as exc:
+            raise Problem(exc.status, str(exc), field=exc.field) from None
+    if not body.comment:
+        raise Problem(422, "say why: a comment is required for every change", field="comment")
     return _apply(session, proposals, user=user, comment=body.comment, clock=clock, settings=settings)
 
 

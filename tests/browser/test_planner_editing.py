@@ -51,6 +51,13 @@ def pick_grid(page: Page, grid_id: int) -> None:
     page.wait_for_timeout(400)  # the fit animation
 
 
+def households_after(page: Page, grid_id: int) -> int:
+    """The households the preview's table gives a grid after the edit."""
+    row = page.locator(f'#ng-edit-households tbody tr[data-grid="{grid_id}"]')
+    expect(row).to_have_count(1)
+    return int(row.locator("td").nth(2).inner_text())
+
+
 def screen(page: Page, lon: float, lat: float) -> tuple[float, float]:
     return tuple(
         page.evaluate(
@@ -278,11 +285,17 @@ def test_split_along_a_drawn_line_then_merge_back(private_backend, planner, page
     page.mouse.click(left, y)
     page.mouse.click(right, y)
     page.mouse.click(right, y)  # clicking the last point again finishes the line
+    # the cut is previewed (validation and impact) before anything is saved
+    expect(page.locator("#ng-edit-valid")).to_be_visible()
+    expect(page.locator("#ng-edit-households")).to_be_visible()
+    preview_after = households_after(page, gid)
+    assert grids_of(planner) == before
     page.fill("#ng-edit-comment", "split the grid at the new road")
     page.click("#ng-edit-save")
     expect(page.locator("#ng-edit-applied")).to_be_visible()
 
     after = grids_of(planner)
+    assert after[gid]["properties"]["households"] == preview_after  # the preview said what happened
     new_ids = set(after) - set(before)
     assert len(new_ids) >= 1
     assert after[gid]["properties"]["version"] == before[gid]["properties"]["version"] + 1
@@ -303,6 +316,9 @@ def test_split_along_a_drawn_line_then_merge_back(private_backend, planner, page
     pick_grid(page, gid)
     pick_grid(page, other)
     expect(page.locator("#ng-edit-merge-list")).to_contain_text(after[other]["properties"]["code"])
+    expect(page.locator("#ng-edit-valid")).to_be_visible()  # the merge's preview
+    merged_households = households_after(page, gid)
+    assert merged_households == sum(after[g]["properties"]["households"] for g in (gid, other))
     page.fill("#ng-edit-comment", "the road was not built after all")
     page.click("#ng-edit-save")
     expect(page.locator("#ng-edit-applied")).to_be_visible()

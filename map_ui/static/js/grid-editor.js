@@ -9,7 +9,8 @@
  *   - Shared boundaries stay shared: a vertex that other grids have at the same place moves (or is
  *     added, or removed) in all of them, so two neighbours never drift apart.
  *   - Snapping (on by default) pulls a dragged vertex onto the neighbours and the community outline.
- *   - Nothing is saved before POST /grids/preview has shown the validation (where a polygon is
+ *   - Nothing is saved before a preview (POST /grids/preview; a split or merge: its own endpoint
+ *     with dry_run, run as soon as the cut is drawn or the two grids picked) has shown the validation (where a polygon is
  *     invalid, with the make_valid repair on offer; outside the community; overlaps; gaps) and the
  *     impact (buildings and households changing grid, open requests reassigned, households per grid
  *     before and after against the band). Saving needs a comment and sends the versions edited
@@ -154,6 +155,7 @@
       if (this.cut && mode !== "split") { map.removeLayer(this.cut); this.cut = null; }
       if (mode !== "merge") this.mergeIds = [];
       if (mode) { fill(this.result); this.overlay.clearLayers(); }  // a new tool: the last answer is done with
+      if (mode !== this.mode) { this.stamp += 1; this.preview = null; }
       this.mode = mode;
       for (const [m, b] of Object.entries(this.buttons)) {
         b.setAttribute("aria-pressed", String(m === mode));
@@ -183,6 +185,7 @@
       else if (this.mode === "merge") {
         if (!this.mergeIds.includes(id)) this.mergeIds = [...this.mergeIds.slice(0, 1), id].slice(-2);
         this.invalidate();
+        if (this.mergeIds.length === 2) this.runPreview();
       } else if (this.mode === "split" && !this.cut) this.startSplit();
       this.showHistory();
       this.render();
@@ -324,6 +327,7 @@
         this.cut.setStyle({ color: "#b00020", weight: 3, dashArray: "6 4" });
         this.setHint("edit.hint.split_ready", { code: this.code(this.selected) });
         this.invalidate();
+        this.runPreview();  // what the cut would do, before anything is saved
       } else {
         map.removeLayer(e.layer);
       }
@@ -344,14 +348,31 @@
       for (const d of this.drawn) out.push({ geometry: geometryOf(d.layer), community_id: d.community_id, layer: this.grids.layerName });
       return out;
     }
-    async runPreview() {
-      if (this.mode === "split" || this.mode === "merge") return;  // checked by their endpoints when saved
+    /** What the save would send: the split, the merge or the edited grids (null: nothing to save). */
+    request() {
+      if (this.mode === "split") {
+        if (!this.cut || this.selected === null) return null;
+        const grid = this.grids.get(this.selected).feature;
+        return { path: "grids/split", body: { grid_id: grid.id, version: grid.properties.version, line: lineOf(this.cut) } };
+      }
+      if (this.mode === "merge") {
+        if (this.mergeIds.length !== 2) return null;
+        return { path: "grids/merge", body: { grid_ids: this.mergeIds,
+          versions: this.mergeIds.map((id) => this.grids.get(id).feature.properties.version) } };
+      }
       const grids = this.proposals();
-      if (!grids.length) return;
+      return grids.length ? { path: "grids/apply", body: { grids } } : null;
+    }
+    async runPreview() {
+      const req = this.request();
+      if (!req) return;
       const stamp = this.stamp;
       this.previewBtn.disabled = true;
       fill(this.result, el("p", { class: "ng-muted" }, t("loading")));
-      const r = await api("grids/preview", { method: "POST", body: { grids } });
+      // a split or merge is previewed by its own endpoint with dry_run; other edits by /grids/preview
+      const r = req.path === "grids/apply"
+        ? await api("grids/preview", { method: "POST", body: req.body })
+        : await api(req.path, { method: "POST", body: { ...req.body, dry_run: true } });
       this.previewBtn.disabled = false;
       if (stamp !== this.stamp) return;
       if (!r.ok) { this.showProblem(r); return; }
@@ -441,9 +462,7 @@
 
     /* -- save ------------------------------------------------------------------------------ */
     canSave() {
-      if (this.busy) return false;
-      if (this.mode === "split") return !!this.cut && this.selected !== null;
-      if (this.mode === "merge") return this.mergeIds.length === 2;
+      if (this.busy || !this.request()) return false;  // and only after a valid preview of exactly this
       return !!this.preview && this.preview.stamp === this.stamp && this.preview.data.valid;
     }
     async save() {
@@ -456,17 +475,8 @@
       if (!this.canSave()) return;
       this.busy = true;
       this.render();
-      let r;
-      if (this.mode === "split") {
-        const grid = this.grids.get(this.selected).feature;
-        r = await api("grids/split", { method: "POST", body: { grid_id: grid.id, version: grid.properties.version,
-          line: lineOf(this.cut), comment } });
-      } else if (this.mode === "merge") {
-        r = await api("grids/merge", { method: "POST", body: { grid_ids: this.mergeIds,
-          versions: this.mergeIds.map((id) => this.grids.get(id).feature.properties.version), comment } });
-      } else {
-        r = await api("grids/apply", { method: "POST", body: { grids: this.proposals(), comment } });
-      }
+      const req = this.request();
+      const r = await api(req.path, { method: "POST", body: { ...req.body, comment } });
       this.busy = false;
       if (r.status === 412 || r.status === 409) { await this.stale(r); return; }
       if (!r.ok) { this.showProblem(r); this.render(); return; }
@@ -560,8 +570,7 @@
       const structural = this.mode === "split" || this.mode === "merge";
       const active = this.dirty() || (structural && this.selected !== null) || !!this.result.firstChild;
       this.work.hidden = !active;
-      this.previewBtn.hidden = structural;
-      this.previewBtn.disabled = this.busy || !(this.changed.size || this.drawn.length);
+      this.previewBtn.disabled = this.busy || !this.request();
       this.discardBtn.disabled = this.busy || !this.dirty();
       this.saveBox.hidden = !(this.dirty() || structural);
       this.saveBtn.disabled = !this.canSave();

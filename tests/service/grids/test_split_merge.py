@@ -113,6 +113,13 @@ def _split_and_merge(backend, planner):
     stale = planner.post(SPLIT, json={"grid_id": gid, "version": 4, "line": line, "comment": "cut"})
     assert stale.status_code in (409, 412) and assert_problem(stale, stale.status_code)["current_version"] == 1
     assert_problem(planner.post(SPLIT, json={"grid_id": 987654, "version": 1, "line": line, "comment": "c"}), 404)
+    assert_problem(planner.post(SPLIT, json={"grid_id": gid, "version": 1, "line": line}), 422, "comment")
+    # a dry run shows what the cut would do (the smaller piece's buildings move out of the grid), saves nothing
+    preview = ok(planner.post(SPLIT, json={"grid_id": gid, "version": 1, "line": line, "dry_run": True}))
+    assert preview["valid"] is True and preview["validation"] == []
+    moved = [m for effect in preview["impact"] for m in effect["buildings_moved"]]
+    assert {int(m["item"]) for m in moved} == {bid for bid, p in points.items() if small.covers(p)}
+    assert all(str(m["before"]) == str(gid) and str(m["after"]) != str(gid) for m in moved)
     assert db_state(backend) == before
 
     # the split: the grid keeps the bigger piece, a new grid with the next code takes the other
@@ -159,7 +166,14 @@ def _split_and_merge(backend, planner):
     assert db_state(backend) == before
 
     # merging the two pieces back: the lower code survives with the whole grid, the other retires
-    result = ok(planner.post(MERGE, json={"grid_ids": [new_id, gid], "versions": [1, 2], "comment": "合并 merge back"}))
+    back = {"grid_ids": [new_id, gid], "versions": [1, 2]}
+    state = db_state(backend)
+    preview = ok(planner.post(MERGE, json=back | {"dry_run": True}))  # what merging back would do, saving nothing
+    assert preview["valid"] is True
+    moved = [m for effect in preview["impact"] for m in effect["buildings_moved"]]
+    assert {int(m["item"]) for m in moved} == in_small and {str(m["after"]) for m in moved} == {str(gid)}
+    assert db_state(backend) == state
+    result = ok(planner.post(MERGE, json=back | {"comment": "合并 merge back"}))
     by_id = {g["id"]: g for g in result["grids"]}
     assert by_id[gid]["retired"] is False and by_id[gid]["version"] == 3
     assert by_id[new_id]["retired"] is True
