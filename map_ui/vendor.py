@@ -109,6 +109,16 @@ def copy_assets() -> list[Path]:
     return copied
 
 
+def prune_pages() -> list[Path]:
+    """Delete the HTML pages npm packages ship (demos, examples, specs): they load Leaflet and tiles
+    from CDNs, are never served, and should not sit in the tree of an offline product."""
+    pages = sorted(NODE_MODULES.rglob("*.html"))
+    for page in pages:
+        page.unlink()
+    return pages
+
+
 if __name__ == "__main__":
     paths = copy_assets()
-    print(f"copied {len(paths)} asset files into {VENDOR}", file=sys.stderr)
+    pruned = prune_pages()
+    print(f"copied {len(paths)} asset files into {VENDOR}; removed {len(pruned)} demo pages", file=sys.stderr)
