@@ -54,25 +54,23 @@ import contextlib
 import inspect
 import json
 import math
-import os
 import random
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import numpy as np
-from _common import ROOT, free_port, fresh_database, machine, pct, points_in, table, township
+from _common import ROOT, ServerProcess, fresh_database, machine, pct, points_in, table, township
+from _common import serve as served
 from sqlalchemy import create_engine, text
 
 from service.bootstrap import prepare_database
@@ -100,11 +98,8 @@ def load(url: str) -> float:
     return time.perf_counter() - t
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen
-    base_url: str
-    log_path: Path
+class Server(ServerProcess):
+    """The served app, with readers of its log for the summary."""
 
     def entries(self) -> list[tuple[str, str, str]]:
         """(level, message, traceback) per log record; JSON lines (the service's own format) or plain
@@ -147,46 +142,13 @@ class Server:
         return [m for _, m, _ in self.entries() if "died" in m or "not ready in time" in m]
 
 
-@contextmanager
-def serve(url: str, workers: int, tmp: Path, *, keep_ip_limit: bool = False) -> Iterator[Server]:
-    """``neighborgrid serve`` in a subprocess (its own process group), stopped when the block ends."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "NEIGHBORGRID_DATABASE_URL": url,
-        "NEIGHBORGRID_SECRET_KEY": secrets.token_urlsafe(48),
-        "NEIGHBORGRID_MEDIA_DIR": str(tmp / "media"),
-        "NEIGHBORGRID_SECRET_FILE": str(tmp / "secret"),
-    }
-    env.pop("NEIGHBORGRID_SCHEDULER_ENABLED", None)  # as in production: the scheduler runs
-    if not keep_ip_limit:  # all the load comes from one address, which a per-IP limit would throttle
-        env["NEIGHBORGRID_INTAKE_RATE_PER_IP"] = "0"
-    log_path = tmp / "server.log"
-    cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", str(workers)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready after 60 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # graceful: in-flight requests finish
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # the group this script started
-                process.wait(timeout=10)
+def serve(url: str, workers: int, tmp: Path, *, keep_ip_limit: bool = False):
+    """``neighborgrid serve --workers N`` with the scheduler on, as in production; the per-IP intake
+    limit is off unless ``keep_ip_limit`` (all the load comes from one address)."""
+    env = {"NEIGHBORGRID_SCHEDULER_ENABLED": "true"}
+    if keep_ip_limit:
+        env["NEIGHBORGRID_INTAKE_RATE_PER_IP"] = str(Settings.model_fields["intake_rate_per_ip"].default)
+    return served(url, tmp=tmp, workers=workers, env=env, cls=Server)
 
 
 # -- the load generator -------------------------------------------------------------------------------

@@ -47,7 +47,6 @@ import math
 import os
 import random
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -69,7 +68,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "fixtures" / "demo"
 sys.path.insert(0, str(ROOT / "bench"))  # tests load this file as a module; _common sits beside it
-from _common import free_port, fresh_database  # noqa: E402
+from _common import ServerProcess, free_port, fresh_database, serve, start_server  # noqa: E402, F401
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # httpcore asks ``import sniffio`` on every request; without sniffio installed (anyio no longer needs
@@ -404,151 +403,6 @@ def load_demo_into(url: str, *, password: str = "demo-password") -> None:
 
 
 # -- the server -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class ServerProcess:
-    """``neighborgrid serve --workers N`` (uvicorn's supervisor and its workers) in its own process group."""
-
-    process: subprocess.Popen
-    base_url: str
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def worker_pids(self) -> list[int]:
-        """The worker processes (uvicorn's supervisor spawns them; multiprocessing's helpers excluded)."""
-        try:
-            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
-        except OSError:
-            return []
-        workers = []
-        for child in children:
-            try:
-                cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
-                state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state in ("Z", "X"):  # dead, not yet reaped by the supervisor
-                continue
-            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
-                workers.append(int(child))
-        return sorted(workers)
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the supervisor and its live workers."""
-        total = 0
-        for pid in (self.pid, *self.worker_pids()):
-            with contextlib.suppress(OSError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-        return total / os.sysconf("SC_CLK_TCK")
-
-    def kill_worker(self, pid: int) -> None:
-        """SIGKILL one of this server's workers (uvicorn's supervisor starts a new one)."""
-        if pid not in self.worker_pids():
-            raise ValueError(f"{pid} is not a worker of server {self.pid}")
-        os.kill(pid, signal.SIGKILL)
-
-    def crash(self) -> None:
-        """SIGKILL the whole server: the supervisor and its workers, nothing runs any clean-up."""
-        pids = [self.pid, *self.worker_pids()]
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGKILL)  # the group this module started
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)  # graceful: in-flight requests finish
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.crash()
-
-    def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited ({self.process.returncode}):\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready after {timeout:.0f} s:\n{self.log_tail()}")
-            time.sleep(0.2)
-
-    def log_text(self, since: int = 0) -> str:
-        """The server's log (from byte ``since``, a value of ``log_size()``)."""
-        if not self.log_path.exists():
-            return ""
-        with self.log_path.open("rb") as fh:
-            fh.seek(since)
-            return fh.read().decode(errors="replace")
-
-    def log_size(self) -> int:
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
-
-    def log_tail(self, n: int = 3000) -> str:
-        return self.log_text()[-n:]
-
-    def log_problems(self, *, since: int = 0, outage: bool = False) -> list[str]:
-        """Log lines that report errors: tracebacks, error-level entries, 5xx other than 503.
-        With ``outage``, the scheduler's failed ticks while the database was unreachable are expected."""
-        bad = []
-        for line in self.log_text(since).splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                if "Traceback" in line or "ERROR" in line:
-                    bad.append(line)
-                continue
-            if outage and entry.get("logger") == "neighborgrid.scheduler" and "OperationalError" in line:
-                continue
-            status = entry.get("status")
-            server_error = isinstance(status, int) and status >= 500 and status != 503
-            if entry.get("level") in ("error", "critical") or entry.get("error") or server_error:
-                bad.append(line)
-        return bad
-
-
-def start_server(url: str, *, workers: int, tmp: Path, env: dict[str, str] | None = None) -> ServerProcess:
-    """Start (without waiting) ``neighborgrid serve --workers N`` on a free loopback port."""
-    port = free_port()
-    tmp.mkdir(parents=True, exist_ok=True)
-    full_env = {
-        **os.environ,
-        "NEIGHBORGRID_DATABASE_URL": url,
-        "NEIGHBORGRID_SECRET_KEY": secrets.token_urlsafe(48),
-        "NEIGHBORGRID_SECRET_FILE": str(tmp / "secret"),
-        "NEIGHBORGRID_MEDIA_DIR": str(tmp / "media"),
-        "NEIGHBORGRID_INTAKE_RATE_PER_IP": "0",
-        **(env or {}),
-    }
-    log_path = tmp / f"server-{port}.log"
-    cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", str(workers)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            cmd, cwd=tmp, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return ServerProcess(process, f"http://127.0.0.1:{port}", log_path)
-
-
-@contextmanager
-def serve(url: str, *, workers: int, tmp: Path, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
-    """A ready server for the block; stopped (SIGTERM, then SIGKILL) when it ends."""
-    server = start_server(url, workers=workers, tmp=tmp, env=env)
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------------

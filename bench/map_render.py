@@ -36,19 +36,15 @@ Loopback only; needs Debian's ``chromium`` (``apt-get install chromium``) and Pl
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import random
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -57,7 +53,8 @@ from shapely.geometry import shape
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.browser (the browser launch the tests use)
 
-from _common import features, free_port, fresh_database, machine, pct, table  # noqa: E402
+from _common import features, fresh_database, machine, pct, table  # noqa: E402
+from _common import serve as served  # noqa: E402
 
 DEMO_PASSWORD = "bench-demo-password"
 CATEGORIES = [
@@ -131,52 +128,9 @@ def point_in(polygon, rng: random.Random) -> tuple[float, float]:
             return lon, lat
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen
-    base_url: str
-    log_path: Path
-
-
-@contextmanager
-def serve(url: str, tmp: Path) -> Iterator[Server]:
-    """``neighborgrid serve`` in a subprocess (its own process group), stopped when the block ends.
-    The per-IP intake limit is off: every request of a benchmark comes from 127.0.0.1."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "NEIGHBORGRID_DATABASE_URL": url,
-        "NEIGHBORGRID_SECRET_KEY": secrets.token_urlsafe(48),
-        "NEIGHBORGRID_MEDIA_DIR": str(tmp / "media"),
-        "NEIGHBORGRID_SECRET_FILE": str(tmp / "secret"),
-        "NEIGHBORGRID_INTAKE_RATE_PER_IP": "0",
-        "NEIGHBORGRID_LOGIN_RATE_PER_IP": "0",
-    }
-    log_path = tmp / "server.log"
-    cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready after 60 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # the group this script started
-                process.wait(timeout=10)
+def serve(url: str, tmp: Path):
+    """The served app for a page benchmark: login limits off too (a browser signs in on every load)."""
+    return served(url, tmp=tmp, env={"NEIGHBORGRID_LOGIN_RATE_PER_IP": "0"})
 
 
 def token(base_url: str, username: str = "dispatcher") -> dict[str, str]:
