@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from service.audit.models import AuditEntry
 from service.auth.deps import AdminUser
+from service.common.params import OffsetParam
 from service.deps import ReadSession
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
@@ -23,7 +24,7 @@ def audit_log(
     actor: Annotated[str | None, Query(max_length=100)] = None,
     action: Annotated[str | None, Query(max_length=60)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    offset: OffsetParam = 0,
 ) -> list[dict[str, Any]]:
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
     for column, value in (

@@ -10,7 +10,7 @@ from service.auth.deps import OptionalUser
 from service.auth.models import STAFF_ROLES
 from service.buildings.models import Building
 from service.buildings.service import building_features, list_buildings
-from service.common.params import MAX_DB_ID, BBoxParam, IdPath
+from service.common.params import MAX_DB_ID, BBoxParam, IdPath, OffsetParam
 from service.common.problems import Problem
 from service.deps import ReadSession
 
@@ -24,7 +24,7 @@ def buildings(
     bbox: BBoxParam,
     grid_id: int | None = Query(None, ge=1, le=MAX_DB_ID),
     limit: int = Query(5000, ge=1, le=20000),
-    offset: int = Query(0, ge=0),
+    offset: OffsetParam = 0,
 ) -> dict[str, Any]:
     rows = list_buildings(session, bbox=bbox, grid_id=grid_id, limit=limit, offset=offset)
     staff = user is not None and user.role in STAFF_ROLES

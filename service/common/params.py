@@ -13,6 +13,9 @@ from geo.coords import CoordType, checked_to_wgs84
 #: Ids are 32-bit integers on both backends; larger numbers can name nothing and get a 422.
 MAX_DB_ID = 2**31 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_DB_ID, description="an id")]
+#: List offsets: beyond this no table reaches, and the databases' integer limits are never hit (422).
+MAX_OFFSET = 10**9
+OffsetParam = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="items to skip")]
 
 
 def bbox_param(

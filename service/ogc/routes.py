@@ -22,6 +22,7 @@ from geo.bbox import parse_bbox
 from geo.errors import GeoInputError
 from service.auth.deps import optional_user
 from service.auth.models import STAFF_ROLES
+from service.common.params import MAX_OFFSET
 from service.common.spatial import intersects
 from service.deps import ReadSession, SettingsDep
 from service.grids.history import features_at
@@ -206,7 +207,7 @@ def items(collection_id: str, request: Request, session: ReadSession, settings: 
         raise OgcError(400, "InvalidParameterValue", f"unknown query parameter(s): {', '.join(sorted(unknown))}")
     _check_f(request, ("json", "geojson"))
     limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _int_param(request, "offset", 0, 0, 10**9)
+    offset = _int_param(request, "offset", 0, 0, MAX_OFFSET)
     bbox = None
     if "bbox" in params:
         raw = params["bbox"]

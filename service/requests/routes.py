@@ -15,7 +15,7 @@ from service.audit.service import audit
 from service.auth.deps import OptionalUser, require_roles
 from service.auth.models import Role, User
 from service.common.geojson import feature
-from service.common.params import MAX_DB_ID, BBoxParam, IdPath
+from service.common.params import MAX_DB_ID, BBoxParam, IdPath, OffsetParam
 from service.common.problems import Problem
 from service.common.ratelimit import SlidingWindow
 from service.common.spatial import intersects
@@ -171,7 +171,7 @@ def list_requests(
     unassigned: bool = Query(False, description="only requests outside every grid (the unassigned queue)"),
     format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    offset: OffsetParam = 0,
 ) -> dict[str, Any]:
     query = select(ServiceRequest).where(access.visible(session, user))
     if status:

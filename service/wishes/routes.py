@@ -20,7 +20,7 @@ from geo.crs import metres_to_degrees
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
 from service.common.geojson import feature
-from service.common.params import MAX_DB_ID, IdPath, PointParam
+from service.common.params import MAX_DB_ID, IdPath, OffsetParam, PointParam
 from service.common.problems import Problem
 from service.common.spatial import box_overlaps
 from service.community.people import volunteer_of
@@ -111,7 +111,7 @@ def list_wishes(
     mine: bool = Query(False, description="only wishes I posted or claimed"),
     format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    offset: OffsetParam = 0,
 ) -> dict[str, Any]:
     """``format=geojson`` gives a FeatureCollection at building level for the map's open-wishes layer
     (``status=open``)."""
