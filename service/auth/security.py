@@ -38,13 +38,17 @@ class TokenClaims:
     token_id: str
 
 
-def issue_token(*, username: str, role: str, key: str, ttl: timedelta, now: datetime | None = None) -> str:
-    """A signed token. Tokens live in real time (the verifier uses the system clock), never app time."""
+def issue_token(
+    *, username: str, role: str, key: str, ttl: timedelta, now: datetime | None = None, audience: str = _AUDIENCE
+) -> str:
+    """A signed token. Tokens live in real time (the verifier uses the system clock), never app time.
+
+    ``audience``: who accepts it; an event-stream ticket has its own, so bearer checks refuse it."""
     now = now or datetime.now(UTC)
     claims = {
         "sub": username,
         "role": role,
-        "aud": _AUDIENCE,
+        "aud": audience,
         "iat": round(now.timestamp(), 6),  # sub-second, so "sign out everywhere" is exact
         "exp": int((now + ttl).timestamp()),
         "jti": uuid.uuid4().hex,
@@ -52,9 +56,10 @@ def issue_token(*, username: str, role: str, key: str, ttl: timedelta, now: date
     return jwt.encode(claims, key, algorithm=_ALGORITHM)
 
 
-def read_token(token: str, *, key: str) -> TokenClaims:
-    """Decode and verify a token; raises ``jwt.PyJWTError`` when it is invalid or expired."""
-    data = jwt.decode(token, key, algorithms=[_ALGORITHM], audience=_AUDIENCE, options={"require": ["exp", "sub"]})
+def read_token(token: str, *, key: str, audience: str = _AUDIENCE) -> TokenClaims:
+    """Decode and verify a token; raises ``jwt.PyJWTError`` when it is invalid, expired or meant for
+    another ``audience`` (a bearer token is no stream ticket, and a ticket no bearer token)."""
+    data = jwt.decode(token, key, algorithms=[_ALGORITHM], audience=audience, options={"require": ["exp", "sub"]})
     return TokenClaims(
         username=data["sub"],
         role=data.get("role", ""),
