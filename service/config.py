@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     intake_rate_per_ip: int = 60
     #: Public views of requests (OGC API, Open311) round locations to this grid (or the building).
     public_location_grid_m: float = Field(default=50.0, gt=0)
+    #: The public feeds (Open311, OGC API, anonymous) show published requests of this many days
+    #: only; older ids answer as if they never existed.
+    public_feed_days: int = Field(default=90, ge=1, le=3660)
+    #: The base of every absolute link the OGC API and Open311 answer with (e.g.
+    #: ``https://grid.example.cn``); when unset, links follow the request's Host, which must then
+    #: be one of ``allowed_hosts`` (else 400), so a forged Host never lands in a link.
+    public_url: str | None = None
+    allowed_hosts: list[str] = ["127.0.0.1", "localhost", "::1"]
     #: Open311 jurisdiction id (GeoReport v2 discovery), e.g. the district's admin code.
     open311_jurisdiction: str = "350625"
     #: Browsers on these origins may call the API (CORS is off when empty).

@@ -1,15 +1,28 @@
-"""Who may see which requests, and who sees the reporter unmasked."""
+"""Who may see which requests, and who sees the reporter unmasked.
+
+Two rules, each in one place: ``visible`` (what a signed-in user lists through the REST API) and
+``publicly_visible`` (what anyone may read on the public feeds: Open311, OGC API, the event
+stream without a token). ``readable`` joins them for channels open to both.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from service.auth.models import Role, User
+from service.config import Settings
 from service.grids.models import GridWorker
-from service.requests.models import ServiceRequest
-from service.requests.views import sees_reporter
+from service.requests.models import Channel, ServiceRequest, Status
+from service.requests.views import mask_text, sees_reporter
 from service.volunteers.models import Volunteer
+
+#: Channels a resident reports through by themselves. Phone and walk-in requests are typed in by
+#: staff and patrol ones come from grid workers' rounds and key-household visits: never public.
+PUBLIC_CHANNELS = frozenset({Channel.WEB, Channel.WECHAT, Channel.MINI_PROGRAM, Channel.OPEN311})
 
 
 def grid_worker_of(session: Session, user: User) -> GridWorker | None:
@@ -36,6 +49,49 @@ def visible(session: Session, user: User) -> ColumnElement[bool]:
 def can_view(session: Session, user: User, req: ServiceRequest) -> bool:
     query = select(ServiceRequest.id).where(ServiceRequest.id == req.id, visible(session, user))
     return session.scalar(query) is not None
+
+
+def publicly_visible(settings: Settings, now: datetime) -> ColumnElement[bool]:
+    """A filter for the requests anyone may read: the reporter agreed to publish (``public``), it
+    came through a resident's own channel, it was not rejected, and it was reported within the last
+    ``public_feed_days``."""
+    return and_(
+        ServiceRequest.public.is_(True),
+        ServiceRequest.channel.in_(PUBLIC_CHANNELS),
+        ServiceRequest.status != Status.REJECTED,
+        ServiceRequest.reported_at >= now - timedelta(days=settings.public_feed_days),
+    )
+
+
+def is_public(session: Session, req_id: int, settings: Settings, now: datetime) -> bool:
+    """Whether request ``req_id`` passes ``publicly_visible`` now (one query, the same rule)."""
+    query = select(ServiceRequest.id).where(ServiceRequest.id == req_id, publicly_visible(settings, now))
+    return session.scalar(query) is not None
+
+
+def readable(session: Session, user: User | None, settings: Settings, now: datetime) -> ColumnElement[bool]:
+    """What a channel open to everyone (Open311, OGC API) shows: the public requests, plus, for a
+    signed-in caller, exactly the requests of its REST list. Signing in never hides a public one."""
+    public = publicly_visible(settings, now)
+    return public if user is None else or_(visible(session, user), public)
+
+
+def visible_ids(session: Session, user: User | None, ids: Iterable[int]) -> set[int]:
+    """Which of ``ids`` are in ``user``'s REST list (shown in full); the rest of a public answer
+    is shown in its public form."""
+    ids = list(ids)
+    if user is None or not ids:
+        return set()
+    query = select(ServiceRequest.id).where(ServiceRequest.id.in_(ids), visible(session, user))
+    return set(session.scalars(query))
+
+
+def public_description(req: ServiceRequest) -> str | None:
+    """The description as the public may read it: only when the category allows its text
+    (``public_text``), and then with ID numbers, phones, e-mails and the reporter's name masked."""
+    if not req.category.public_text:
+        return None
+    return mask_text(req.description, names=[req.reporter_name])
 
 
 def full_reporter(session: Session, user: User | None, req: ServiceRequest) -> bool:

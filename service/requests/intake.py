@@ -62,6 +62,9 @@ class NewRequest:
     reporter_name: str | None = None
     reporter_phone: str | None = None
     attributes: dict = field(default_factory=dict)
+    #: The reporter agrees to show it on the public feeds (service/requests/access.py decides what
+    #: of it is shown); intake on behalf of someone (staff, patrol, key-household visits) leaves it off.
+    public: bool = False
 
     def fingerprint(self) -> str:
         """What an idempotent retry must repeat exactly."""
@@ -191,6 +194,7 @@ def create_request(
         description=data.description.strip(),
         channel=Channel(data.channel),
         attributes=dict(data.attributes or {}),
+        public=bool(data.public),
         status=Status.REPORTED,
         level=category.default_level,
         scope=scope,

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.orm import Base, UtcDateTime, enum_type, utcnow
@@ -118,6 +118,9 @@ class RequestCategory(Base):
     #: Extra data a category asks for (Open311 service attributes), e.g. the floor of a lift failure.
     attributes: Mapped[list[dict]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Whether a published request of this kind may show its (masked) description to the public.
+    #: Off for kinds whose text is about a person's health, age, family or a dispute.
+    public_text: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ServiceRequest(Base):
@@ -133,6 +136,9 @@ class ServiceRequest(Base):
     description: Mapped[str] = mapped_column(Text)
     channel: Mapped[Channel] = mapped_column(enum_type(Channel))
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: The reporter agreed at intake to show this request on the public feeds (Open311, OGC API).
+    #: Only residents and client apps can set it; staff, patrol and key-household intake never do.
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[Status] = mapped_column(enum_type(Status), default=Status.REPORTED, index=True)
     warning_level: Mapped[WarningLevel] = mapped_column(enum_type(WarningLevel), default=WarningLevel.BLUE)
     level: Mapped[HandlingLevel] = mapped_column(enum_type(HandlingLevel), default=HandlingLevel.GRID)

@@ -114,6 +114,8 @@ def raise_request(
     if user is None or user.role in (Role.RESIDENT, Role.VOLUNTEER):
         check_intake_rate(request, settings)
     data = NewRequest(**body.model_dump())
+    # Publishing is the reporter's own choice: staff entering a request for someone cannot give it.
+    data.public = data.public and (user is None or user.role in (Role.RESIDENT, Role.VOLUNTEER))
     reporter = user if user is not None and user.role is Role.RESIDENT else None
     try:
         req, replayed = submit_request(

@@ -31,6 +31,11 @@ class RequestIn(BaseModel):
     attributes: dict[str, str | int | float | bool] | None = Field(
         default=None, max_length=20, description="category-specific answers, e.g. floor for a lift failure"
     )
+    public: Annotated[bool, Strict()] = Field(
+        default=False,
+        description="the reporter agrees to show it on the public map and feeds (category, rounded place, "
+        "masked text where the category allows); ignored when staff enter a request for someone",
+    )
 
 
 class TransitionIn(BaseModel):

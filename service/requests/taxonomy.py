@@ -5,6 +5,10 @@ department it routes to (by code), its usual scope and handling level, and its r
 Resolve deadlines follow the 12345-hotline norm: 2 h emergencies, 24 h urgent utilities,
 7 days general, 15 days complex. ``sync_categories`` inserts missing kinds and never overwrites a
 city's own edits.
+
+``PUBLIC_TEXT_KINDS`` are the kinds whose description a resident may publish (masked) on the public
+feeds; every other kind, and any kind a city adds, shows the category only: text about a
+person's health, age, children, a legal matter or a dispute with a neighbour is never public.
 """
 
 from __future__ import annotations
@@ -25,6 +29,27 @@ GROUP_LABELS = {
     G.ENVIRONMENTAL: ("环境保护类", "Environment"),
     G.LIVELIHOOD: ("民生需求类", "Livelihood needs"),
 }
+
+
+#: Kinds whose (masked) description may be shown publicly: things in the street or the building,
+#: not about a person. Copied into migration 0008 for the categories already in a database.
+PUBLIC_TEXT_KINDS = frozenset(
+    {
+        "policy_inquiry",
+        "sanitation",
+        "littering",
+        "illegal_parking",
+        "illegal_construction",
+        "street_lighting",
+        "greenery_damage",
+        "pipe_leak",
+        "lift_failure",
+        "power_outage",
+        "water_outage",
+        "fire_hazard",
+        "property_service",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -327,6 +352,7 @@ def sync_categories(session: Session) -> int:
                 keywords=list(k.keywords),
                 attributes=list(k.attributes),
                 active=True,
+                public_text=k.code in PUBLIC_TEXT_KINDS,
             )
         )
         added += 1

@@ -6,6 +6,8 @@ to the case; elsewhere the phone is masked (138****5678) and the name hidden.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +25,34 @@ def mask_phone(phone: str | None) -> str | None:
     if len(digits) >= 7:
         return "".join(digits[:3]) + "****" + "".join(digits[-4:])
     return "*" * max(len(digits) - 2, 1) + "".join(digits[-2:])
+
+
+#: Chinese resident ID numbers: 18 characters (17 digits and a digit or X) or the old 15 digits.
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+#: Phone-like numbers: 7 to 20 digits, possibly with a leading + and single spaces or dashes.
+_PHONE_LIKE = re.compile(r"(?<![\d+])\+?\d(?:[ -]?\d){6,19}(?!\d)")
+_ISO_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$")
+_EMAIL = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
+
+
+def mask_text(text: str | None, *, names: Iterable[str | None] = ()) -> str | None:
+    """Free text as the public may read it: ID numbers keep their first and last character, phone
+    numbers (and any other run of 7+ digits) are masked as ``mask_phone`` does, e-mail addresses keep
+    their domain, and each of ``names`` (the reporter's, when known) keeps its first character."""
+    if not text:
+        return text
+
+    def phone(m: re.Match[str]) -> str:
+        return m.group(0) if _ISO_DATE.match(m.group(0)) else mask_phone(m.group(0)) or ""
+
+    text = _ID_NUMBER.sub(lambda m: m.group(0)[0] + "*" * (len(m.group(0)) - 2) + m.group(0)[-1], text)
+    text = _PHONE_LIKE.sub(phone, text)
+    text = _EMAIL.sub(lambda m: "***@" + m.group(1), text)
+    for name in names:
+        name = (name or "").strip()
+        if len(name) >= 2:
+            text = text.replace(name, name[0] + "*" * (len(name) - 1))
+    return text
 
 
 def _iso(value: datetime | None) -> str | None:
