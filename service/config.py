@@ -97,6 +97,15 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     #: SSE subscribers re-read the outbox at least this often, even without a wake-up.
     events_poll_seconds: float = Field(default=2.0, gt=0)
+    #: Open event streams one account may hold in one worker process; more get 429.
+    events_max_streams_per_user: int = Field(default=5, ge=1)
+    #: Open event streams per worker process; more get 429. None: 10 per pooled connection
+    #: (``db_pool_size``): a stream holds no connection, but each event costs every stream one short
+    #: outbox read, and at most half the pool serves those reads at once (service/events/hub.py).
+    events_max_streams: int | None = Field(default=None, ge=1)
+    #: An open stream re-checks its account (disabled, signed out everywhere, role changed) and
+    #: what it may see at least this often, and ends when the account may no longer watch.
+    events_recheck_seconds: float = Field(default=60.0, gt=0, le=60)
     media_dir: Path = Path("./media")
     max_photo_bytes: int = 5 * 1024 * 1024
     #: Largest request body outside photo uploads; more gets 413.

@@ -2,6 +2,12 @@
 
 Subscribers never trust the wake-up for content: they always read ``outbox_events`` after the
 last id they sent, so a missed wake-up only delays an event until the next poll, never loses it.
+
+A subscriber holds no database connection while it waits. Each read takes a pooled connection for
+a moment, and at most half the pool serves stream reads at once (``read_slots``), so a wake-up of
+many streams queues here rather than in the pool, where ordinary requests wait. The hub also
+counts open streams, per account and in total, for the caps (``admit``): counts of this process,
+which is what they protect (its own pool and loop).
 """
 
 from __future__ import annotations
@@ -9,14 +15,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from service.db import Database
 from service.events import outbox
 from service.events.models import OutboxEvent
 
 log = logging.getLogger("neighborgrid.events")
+
+T = TypeVar("T")
+
+
+class StreamsFull(Exception):
+    """No room for another stream (of this account, or at all) in this process."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 class EventHub:
@@ -27,13 +47,18 @@ class EventHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._listener: asyncio.Task | None = None
+        self._read_slots: asyncio.Semaphore | None = None
+        #: Open streams in this process, in total and per username.
         self.clients = 0
+        self._per_user: Counter[str] = Counter()
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
+        pool_size = getattr(self.db.engine.pool, "size", lambda: 2)()
+        self._read_slots = asyncio.Semaphore(max(1, pool_size // 2))
         outbox.add_local_listener(self._on_local_commit)
         if self.db.engine.dialect.name == "postgresql":
             self._listener = asyncio.create_task(self._listen_postgres(), name="neighborgrid-listen")
@@ -81,15 +106,49 @@ class EventHub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
+    # -- admission -----------------------------------------------------------------------
+
+    def admit(self, username: str, *, per_user: int, total: int) -> Callable[[], None]:
+        """Count a new stream of ``username``, or raise StreamsFull; returns its (idempotent) release."""
+        if self.clients >= total:
+            raise StreamsFull(f"this server has its {total} event streams open; try again later")
+        if self._per_user[username] >= per_user:
+            raise StreamsFull(f"this account has {per_user} event streams open; close one or try again later")
+        self.clients += 1
+        self._per_user[username] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.clients -= 1
+                self._per_user[username] -= 1
+                if self._per_user[username] <= 0:
+                    del self._per_user[username]
+
+        return release
+
     # -- reading -------------------------------------------------------------------------
 
-    def read_after(self, last_id: int, limit: int = 500) -> list[OutboxEvent]:
-        with self.db.reader() as session:
-            rows = session.scalars(
-                select(OutboxEvent).where(OutboxEvent.id > last_id).order_by(OutboxEvent.id).limit(limit)
-            ).all()
-            session.expunge_all()
-            return list(rows)
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a short database read for a stream in a thread, within the streams' share of the pool."""
+        assert self._read_slots is not None, "hub not started"
+        async with self._read_slots:
+            return await asyncio.to_thread(fn, *args)
+
+    def read_after(self, last_id: int, limit: int = 500, *, session: Session | None = None) -> list[OutboxEvent]:
+        """Up to ``limit`` events after ``last_id``, in ``session`` or a short session of its own."""
+        if session is not None:
+            return list(
+                session.scalars(
+                    select(OutboxEvent).where(OutboxEvent.id > last_id).order_by(OutboxEvent.id).limit(limit)
+                )
+            )
+        with self.db.reader() as own:
+            rows = self.read_after(last_id, limit, session=own)
+            own.expunge_all()
+            return rows
 
     def latest_id(self) -> int:
         with self.db.reader() as session:
