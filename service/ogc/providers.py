@@ -14,16 +14,18 @@ from typing import Any
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from service.areas.models import Area, AreaLevel
+from service.auth.models import User
 from service.buildings.models import Building
 from service.buildings.service import building_features
 from service.common.geojson import feature
 from service.config import Settings
 from service.grids.models import Grid, GridLayer, GridVersion
 from service.grids.service import grid_features
+from service.requests import access
 from service.requests.models import OPEN_STATUSES, RequestCategory, ServiceRequest
 from service.requests.views import public_lonlat
 from service.stations.models import Station, StationCircle
@@ -40,9 +42,17 @@ class Provider:
     #: property name -> (column, JSON schema type); usable as ``?name=value`` filters
     queryables: dict[str, tuple[Any, str]]
     base: Callable[[Session], Select]
-    to_features: Callable[[Session, list[Any], bool, Settings], list[dict]]
+    #: features for the rows, given the caller (None: anonymous)
+    to_features: Callable[[Session, list[Any], User | None, Settings], list[dict]]
     temporal: InstrumentedAttribute | None = None
     keywords: list[str] = field(default_factory=list)
+    #: which rows the caller may read at all (None: every row of ``base``)
+    scope: Callable[[Session, User | None, Settings, datetime], ColumnElement[bool]] | None = None
+
+    def query(self, session: Session, viewer: User | None, settings: Settings, now: datetime) -> Select:
+        """``base`` narrowed to what ``viewer`` may read; every read of a collection starts here."""
+        query = self.base(session)
+        return query if self.scope is None else query.where(self.scope(session, viewer, settings, now))
 
     def id_column(self):
         return next(iter(self.model.__table__.primary_key.columns))
@@ -52,7 +62,7 @@ def _areas(level: AreaLevel) -> Callable[[Session], Select]:
     return lambda _s: select(Area).where(Area.level == level)
 
 
-def _area_features(session: Session, rows: list[Area], _staff: bool, _settings: Settings) -> list[dict]:
+def _area_features(session: Session, rows: list[Area], _viewer: User | None, _settings: Settings) -> list[dict]:
     return [
         feature(
             a.id,
@@ -77,19 +87,21 @@ def _grids_base(_session: Session) -> Select:
     )
 
 
-def _grid_features(session: Session, rows: list[Grid], _staff: bool, _settings: Settings) -> list[dict]:
+def _grid_features(session: Session, rows: list[Grid], _viewer: User | None, _settings: Settings) -> list[dict]:
     return grid_features(session, rows, with_people=False)
 
 
-def _building_features(session: Session, rows: list[Building], _staff: bool, _settings: Settings) -> list[dict]:
+def _building_features(session: Session, rows: list[Building], _viewer: User | None, _settings: Settings) -> list[dict]:
     return building_features(rows, with_people=False)
 
 
-def _station_features(session: Session, rows: list[Station], _staff: bool, _settings: Settings) -> list[dict]:
+def _station_features(session: Session, rows: list[Station], _viewer: User | None, _settings: Settings) -> list[dict]:
     return station_features(rows)
 
 
-def _circle_features(session: Session, rows: list[StationCircle], _staff: bool, _settings: Settings) -> list[dict]:
+def _circle_features(
+    session: Session, rows: list[StationCircle], _viewer: User | None, _settings: Settings
+) -> list[dict]:
     stations = {s.id: s for s in session.scalars(select(Station).where(Station.id.in_([r.station_id for r in rows])))}
     return [
         feature(
@@ -112,9 +124,13 @@ def _requests_base(_session: Session) -> Select:
     return select(ServiceRequest).join(RequestCategory).where(ServiceRequest.status.in_(OPEN_STATUSES))
 
 
-def _request_features(session: Session, rows: list[ServiceRequest], staff: bool, settings: Settings) -> list[dict]:
-    """Open requests: no reporter fields ever; the exact point for staff only, else the building's
-    centre or a point rounded to ``public_location_grid_m``."""
+def _request_features(
+    session: Session, rows: list[ServiceRequest], viewer: User | None, settings: Settings
+) -> list[dict]:
+    """Open requests: no reporter fields ever; the exact point only for requests in the caller's
+    REST list (service/requests/access.py ``visible``), else the building's centre or a point
+    rounded to ``public_location_grid_m``."""
+    full = access.visible_ids(session, viewer, [r.id for r in rows])
     buildings = {
         b.id: b
         for b in session.scalars(
@@ -132,7 +148,7 @@ def _request_features(session: Session, rows: list[ServiceRequest], staff: bool,
             "grid_id": r.grid_id,
             "reported_at": r.reported_at.isoformat(),
         }
-        if staff:
+        if r.id in full:
             geom = to_shape(r.location)
         else:
             b = buildings.get(r.building_id)
@@ -221,8 +237,8 @@ PROVIDERS: dict[str, Provider] = {
         Provider(
             "requests",
             "Open requests 诉求",
-            "Open residents' requests, privacy-safe: no reporter, location "
-            "rounded to the building or a 50 m grid (exact for authenticated staff)",
+            "Open residents' requests: without a token, those the reporter published (public_feed_days), "
+            "located at the building or a 50 m grid; with one, also the caller's own cases, exactly",
             ServiceRequest,
             ServiceRequest.location,
             {
@@ -234,6 +250,7 @@ PROVIDERS: dict[str, Provider] = {
             _request_features,
             temporal=ServiceRequest.reported_at,
             keywords=["request", "诉求"],
+            scope=access.readable,
         ),
     )
 }

@@ -21,10 +21,12 @@ from sqlalchemy import func, select
 from geo.bbox import parse_bbox
 from geo.errors import GeoInputError
 from service.auth.deps import optional_user
-from service.auth.models import STAFF_ROLES
+from service.auth.models import User
+from service.common.links import HostNotAllowed, public_base
 from service.common.params import MAX_OFFSET
 from service.common.spatial import intersects
-from service.deps import ReadSession, SettingsDep
+from service.config import Settings
+from service.deps import ClockDep, ReadSession, SettingsDep
 from service.grids.history import features_at
 from service.grids.models import GridLayer
 from service.ogc.providers import PROVIDERS, Provider
@@ -50,8 +52,16 @@ class OgcError(Exception):
         self.status, self.code, self.description = status, code, description
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/ogc"
+def _root(request: Request, settings: Settings) -> str:
+    """The service's base URL for links (``public_url``, or an allowed Host; else a 400)."""
+    try:
+        return public_base(request, settings)
+    except HostNotAllowed as exc:
+        raise OgcError(400, "InvalidParameterValue", str(exc)) from None
+
+
+def _base(request: Request, settings: Settings) -> str:
+    return _root(request, settings) + "/ogc"
 
 
 def _json(body: dict, media_type: str = JSON) -> JSONResponse:
@@ -73,9 +83,9 @@ def _check_f(request: Request, allowed=("json",)) -> None:
 
 @router.get("", summary="OGC API landing page")
 @router.get("/", summary="OGC API landing page", include_in_schema=False)
-def landing(request: Request) -> JSONResponse:
+def landing(request: Request, settings: SettingsDep) -> JSONResponse:
     _check_f(request)
-    base = _base(request)
+    base = _base(request, settings)
     return _json(
         {
             "title": "neighborgrid OGC API - Features",
@@ -84,7 +94,7 @@ def landing(request: Request) -> JSONResponse:
                 {"href": f"{base}/", "rel": "self", "type": JSON, "title": "this document"},
                 {"href": f"{base}/api", "rel": "service-desc", "type": OAS30, "title": "the API definition"},
                 {
-                    "href": str(request.base_url).rstrip("/") + "/docs",
+                    "href": _root(request, settings) + "/docs",
                     "rel": "service-doc",
                     "type": "text/html",
                     "title": "the API documentation",
@@ -102,12 +112,12 @@ def conformance(request: Request) -> JSONResponse:
     return _json({"conformsTo": CONFORMANCE})
 
 
-def _extent(session, provider: Provider) -> dict[str, Any]:
+def _extent(session, provider: Provider, viewer: User | None, settings: Settings, now: datetime) -> dict[str, Any]:
+    """The bounding box of what ``viewer`` may read of the collection (never of hidden rows)."""
+    query = provider.query(session, viewer, settings, now)
     geoms = [
         to_shape(g)
-        for g in session.scalars(
-            provider.base(session).with_only_columns(provider.geometry).where(provider.geometry.is_not(None))
-        )
+        for g in session.scalars(query.with_only_columns(provider.geometry).where(provider.geometry.is_not(None)))
     ]
     bbox = list(shapely.union_all([shapely.envelope(g) for g in geoms]).bounds) if geoms else [-180, -90, 180, 90]
     extent: dict[str, Any] = {"spatial": {"bbox": [[round(v, 7) for v in bbox]], "crs": CRS84}}
@@ -116,8 +126,8 @@ def _extent(session, provider: Provider) -> dict[str, Any]:
     return extent
 
 
-def _collection(session, request: Request, provider: Provider) -> dict[str, Any]:
-    base = _base(request)
+def _collection(session, request: Request, provider: Provider, settings: Settings, now: datetime) -> dict[str, Any]:
+    base = _base(request, settings)
     return {
         "id": provider.id,
         "title": provider.title,
@@ -126,7 +136,7 @@ def _collection(session, request: Request, provider: Provider) -> dict[str, Any]
         "itemType": "feature",
         "crs": [CRS84],
         "storageCrs": CRS84,
-        "extent": _extent(session, provider),
+        "extent": _extent(session, provider, _caller(request, session, settings), settings, now),
         "links": [
             {"href": f"{base}/collections/{provider.id}", "rel": "self", "type": JSON, "title": provider.title},
             {
@@ -140,21 +150,24 @@ def _collection(session, request: Request, provider: Provider) -> dict[str, Any]
 
 
 @router.get("/collections", summary="OGC API collections")
-def collections(request: Request, session: ReadSession) -> JSONResponse:
+def collections(request: Request, session: ReadSession, settings: SettingsDep, clock: ClockDep) -> JSONResponse:
     _check_f(request)
-    base = _base(request)
+    base = _base(request, settings)
+    now = clock()
     return _json(
         {
             "links": [{"href": f"{base}/collections", "rel": "self", "type": JSON, "title": "collections"}],
-            "collections": [_collection(session, request, p) for p in PROVIDERS.values()],
+            "collections": [_collection(session, request, p, settings, now) for p in PROVIDERS.values()],
         }
     )
 
 
 @router.get("/collections/{collection_id}", summary="One OGC API collection")
-def collection(collection_id: str, request: Request, session: ReadSession) -> JSONResponse:
+def collection(
+    collection_id: str, request: Request, session: ReadSession, settings: SettingsDep, clock: ClockDep
+) -> JSONResponse:
     _check_f(request)
-    return _json(_collection(session, request, _provider(collection_id)))
+    return _json(_collection(session, request, _provider(collection_id), settings, clock()))
 
 
 def _datetime(value: str | None) -> tuple[datetime | None, datetime | None] | None:
@@ -187,19 +200,22 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return int(raw)
 
 
-def _is_staff(request: Request, session, settings) -> bool:
+def _caller(request: Request, session, settings) -> User | None:
+    """The signed-in caller, or None (no token, or one that is not valid: GIS clients sending a
+    stale token get the public answer rather than an error)."""
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
-        return False
+        return None
     try:
-        user = optional_user(header[7:].strip(), session, settings)
+        return optional_user(header[7:].strip(), session, settings)
     except Exception:
-        return False
-    return user is not None and user.role in STAFF_ROLES
+        return None
 
 
 @router.get("/collections/{collection_id}/items", summary="Features of a collection (GeoJSON)")
-def items(collection_id: str, request: Request, session: ReadSession, settings: SettingsDep) -> JSONResponse:
+def items(
+    collection_id: str, request: Request, session: ReadSession, settings: SettingsDep, clock: ClockDep
+) -> JSONResponse:
     provider = _provider(collection_id)
     params = request.query_params
     unknown = set(params) - ITEM_PARAMS - set(provider.queryables)
@@ -219,7 +235,7 @@ def items(collection_id: str, request: Request, session: ReadSession, settings: 
         except GeoInputError as exc:
             raise OgcError(400, "InvalidParameterValue", str(exc)) from None
     when = _datetime(params.get("datetime"))
-    staff = _is_staff(request, session, settings)
+    viewer = _caller(request, session, settings)
 
     if provider.id == "grids" and when is not None:  # the version valid at that instant
         at = when[1] or when[0] or datetime.now(UTC)
@@ -234,7 +250,7 @@ def items(collection_id: str, request: Request, session: ReadSession, settings: 
         matched = len(features)
         page = features[offset : offset + limit]
     else:
-        query = provider.base(session)
+        query = provider.query(session, viewer, settings, clock())
         for name, (column, kind) in provider.queryables.items():
             if name in params:
                 value: Any = params[name]
@@ -256,9 +272,9 @@ def items(collection_id: str, request: Request, session: ReadSession, settings: 
                 query = query.where(provider.temporal <= end)
         matched = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
         rows = list(session.scalars(query.order_by(provider.id_column()).limit(limit).offset(offset)))
-        page = provider.to_features(session, rows, staff, settings)
+        page = provider.to_features(session, rows, viewer, settings)
 
-    base = f"{_base(request)}/collections/{provider.id}/items"
+    base = f"{_base(request, settings)}/collections/{provider.id}/items"
     kept = {k: v for k, v in params.items() if k not in ("offset", "limit")}
 
     def link(rel: str, at_offset: int) -> dict[str, str]:
@@ -268,7 +284,7 @@ def items(collection_id: str, request: Request, session: ReadSession, settings: 
     links = [
         link("self", offset),
         {
-            "href": f"{_base(request)}/collections/{provider.id}",
+            "href": f"{_base(request, settings)}/collections/{provider.id}",
             "rel": "collection",
             "type": JSON,
             "title": provider.title,
@@ -291,17 +307,25 @@ def items(collection_id: str, request: Request, session: ReadSession, settings: 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", summary="One feature (GeoJSON)")
 def item(
-    collection_id: str, feature_id: str, request: Request, session: ReadSession, settings: SettingsDep
+    collection_id: str,
+    feature_id: str,
+    request: Request,
+    session: ReadSession,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> JSONResponse:
+    """One feature; one the caller may not read answers exactly as one that does not exist."""
     provider = _provider(collection_id)
     _check_f(request, ("json", "geojson"))
     if not feature_id.isdigit() or not 1 <= int(feature_id) <= 2**31 - 1:
         raise OgcError(404, "NotFound", f"no feature {feature_id!r} in {collection_id}")
-    row = session.scalar(provider.base(session).where(provider.id_column() == int(feature_id)))
+    viewer = _caller(request, session, settings)
+    query = provider.query(session, viewer, settings, clock())
+    row = session.scalar(query.where(provider.id_column() == int(feature_id)))
     if row is None:
         raise OgcError(404, "NotFound", f"no feature {feature_id!r} in {collection_id}")
-    body = provider.to_features(session, [row], _is_staff(request, session, settings), settings)[0]
-    base = f"{_base(request)}/collections/{provider.id}"
+    body = provider.to_features(session, [row], viewer, settings)[0]
+    base = f"{_base(request, settings)}/collections/{provider.id}"
     body["links"] = [
         {"href": f"{base}/items/{feature_id}", "rel": "self", "type": GEOJSON, "title": "this feature"},
         {"href": base, "rel": "collection", "type": JSON, "title": provider.title},
@@ -310,10 +334,10 @@ def item(
 
 
 @router.get("/api", summary="The OpenAPI 3.0 definition of this OGC API", responses={200: {"content": {OAS30: {}}}})
-def api(request: Request) -> JSONResponse:
+def api(request: Request, settings: SettingsDep) -> JSONResponse:
     from service.ogc.openapi import document
 
-    return _json(document(_base(request), PROVIDERS), OAS30)
+    return _json(document(_base(request, settings), PROVIDERS), OAS30)
 
 
 def install(app) -> None:

@@ -2,11 +2,14 @@
 
 JSON answers are arrays (even for one request); XML wraps the same records in a plural root
 (``<services>``, ``<service_requests>``, …). Errors are an array of ``{code, description}``.
+Characters XML 1.0 cannot carry (control characters such as ``\u000b``, lone surrogates) are
+dropped from every text on output, so a stored value can never make an answer ill-formed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -27,6 +30,15 @@ _ITEM = {
 }
 
 
+#: Everything outside XML 1.0's Char production (https://www.w3.org/TR/xml/#charsets).
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: str) -> str:
+    """``value`` without the characters an XML 1.0 document may not contain."""
+    return _NOT_XML.sub("", value)
+
+
 def _xml_value(parent: ET.Element, key: str, value: Any) -> None:
     if isinstance(value, list):
         holder = ET.SubElement(parent, key)
@@ -40,7 +52,7 @@ def _xml_value(parent: ET.Element, key: str, value: Any) -> None:
     else:
         node = ET.SubElement(parent, key)
         if value is not None:
-            node.text = str(value).lower() if isinstance(value, bool) else str(value)
+            node.text = xml_text(str(value).lower() if isinstance(value, bool) else str(value))
 
 
 def to_xml(root: str, body: Any) -> bytes:

@@ -3,7 +3,12 @@
 A request posted here goes through exactly the same intake as ``POST /api/v1/requests`` (the same
 assignment, idempotency and events); our finer loop states map onto open/closed, with the state
 in ``status_notes``. ``lat``/``long`` are WGS84; ``coord_type=gcj02|bd09`` is our extension for
-clients in China. Public answers round locations (building or a 50 m grid), never show reporters.
+clients in China, as is ``public=true`` on a POST (the reporter agrees to publish the request).
+
+Reads follow service/requests/access.py ``readable``: without a token, only requests the reporter
+published, within ``public_feed_days``, located at the building or a 50 m grid, the description
+only where the category allows it and masked; never the reporter. A signed-in caller also gets the
+requests of its REST list, in full. Anything else answers exactly as an id that never existed.
 """
 
 from __future__ import annotations
@@ -15,30 +20,34 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 from geoalchemy2.shape import to_shape
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from geo.coords import CoordType
 from service.audit.service import audit
-from service.auth.deps import AdminUser
+from service.auth.deps import AdminUser, optional_user
+from service.auth.models import User
 from service.buildings.models import Building
+from service.common.links import HostNotAllowed, public_base
 from service.common.problems import Problem
+from service.common.ratelimit import guard_code_lookup, record_code_miss
+from service.config import Settings
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 from service.grids.models import Grid
 from service.open311.formats import Open311Error, render
 from service.open311.keys import client_for, issue_key
 from service.open311.models import ApiClient
+from service.requests import access
 from service.requests.intake import IntakeError, NewRequest, submit_request
 from service.requests.models import CLOSED_STATUSES, OPEN_STATUSES, Channel, RequestCategory, ServiceRequest, Status
 from service.requests.routes import check_intake_rate
 from service.requests.taxonomy import GROUP_LABELS
-from service.requests.views import public_lonlat
+from service.requests.views import lonlat, public_lonlat
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 admin_router = APIRouter(prefix="/api/v1/api-clients", tags=["open311"])
 
 FORMATS = ("json", "xml")
-DEFAULT_WINDOW = timedelta(days=90)
 MAX_RESULTS = 1000
 
 
@@ -57,7 +66,10 @@ def _categories(session: Session) -> list[RequestCategory]:
 @router.get("/discovery.{fmt}", summary="Open311 discovery document")
 def discovery(fmt: str, request: Request, settings: SettingsDep) -> Response:
     fmt = _fmt(fmt)
-    base = str(request.base_url).rstrip("/") + "/open311/v2/"
+    try:
+        base = public_base(request, settings) + "/open311/v2/"
+    except HostNotAllowed as exc:
+        raise Open311Error(400, str(exc), fmt) from None
     body = {
         "changeset": "2026-11-27T00:00:00Z",
         "contact": "neighborgrid service desk",
@@ -130,9 +142,32 @@ def _agency(session: Session, req: ServiceRequest) -> str | None:
     return f"{grid.name_zh} ({req.level.value})" if grid else f"unassigned ({req.level.value})"
 
 
-def _record(session: Session, req: ServiceRequest, grid_m: float) -> dict[str, Any]:
-    building = session.get(Building, req.building_id) if req.building_id else None
-    lon, lat = public_lonlat(req, building_point=to_shape(building.geom).centroid if building else None, grid_m=grid_m)
+def _caller(request: Request, session: Session, settings: Settings) -> User | None:
+    """The signed-in caller, or None (no token, or one that is not valid: a civic app sending a
+    stale token gets the public answer rather than an error, as in the OGC API)."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    try:
+        return optional_user(header[7:].strip(), session, settings)
+    except Exception:
+        return None
+
+
+def _readable(session: Session, caller: User | None, settings: Settings, now: datetime) -> Select:
+    """Every read of requests starts here: what the caller may read (access.readable)."""
+    return select(ServiceRequest).where(access.readable(session, caller, settings, now))
+
+
+def _record(session: Session, req: ServiceRequest, grid_m: float, *, full: bool) -> dict[str, Any]:
+    """A request in GeoReport's shape: in full (exact point, description) for a caller whose REST
+    list holds it, else in its public form (building or rounded point, masked description or none)."""
+    if full:
+        lon, lat = lonlat(req)
+    else:
+        building = session.get(Building, req.building_id) if req.building_id else None
+        centre = to_shape(building.geom).centroid if building else None
+        lon, lat = public_lonlat(req, building_point=centre, grid_m=grid_m)
     closed = req.status in CLOSED_STATUSES or req.status in (Status.REJECTED, Status.MERGED)
     return {
         "service_request_id": str(req.id),
@@ -140,7 +175,7 @@ def _record(session: Session, req: ServiceRequest, grid_m: float) -> dict[str, A
         "status_notes": _status_notes(req),
         "service_name": req.category.name_zh,
         "service_code": req.category.code,
-        "description": req.description,
+        "description": req.description if full else access.public_description(req),
         "agency_responsible": _agency(session, req),
         "service_notice": None,
         "requested_datetime": req.reported_at.isoformat(),
@@ -168,6 +203,7 @@ def _parse_date(value: str | None, name: str, fmt: str) -> datetime | None:
 @router.get("/requests.{fmt}", summary="Open311: query service requests (default: 90 days, 1000 at most)")
 def get_requests(
     fmt: str,
+    request: Request,
     session: ReadSession,
     settings: SettingsDep,
     clock: ClockDep,
@@ -179,7 +215,9 @@ def get_requests(
     jurisdiction_id: str | None = None,
 ) -> Response:
     fmt = _fmt(fmt)
-    query = select(ServiceRequest)
+    caller = _caller(request, session, settings)
+    now = clock()
+    query = _readable(session, caller, settings, now)
     if service_request_id:
         try:
             ids = [int(x) for x in service_request_id.split(",") if x.strip()]
@@ -189,8 +227,8 @@ def get_requests(
             raise Open311Error(400, "service_request_id out of range", fmt)
         query = query.where(ServiceRequest.id.in_(ids))
     else:
-        end = _parse_date(end_date, "end_date", fmt) or clock()
-        start = _parse_date(start_date, "start_date", fmt) or (end - DEFAULT_WINDOW)
+        end = _parse_date(end_date, "end_date", fmt) or now
+        start = _parse_date(start_date, "start_date", fmt) or (end - timedelta(days=settings.public_feed_days))
         if start > end:
             raise Open311Error(400, "start_date must not be after end_date", fmt)
         query = query.where(ServiceRequest.reported_at >= start, ServiceRequest.reported_at <= end)
@@ -205,26 +243,42 @@ def get_requests(
                 query = query.where(ServiceRequest.status.in_(OPEN_STATUSES))
             elif wanted == {"closed"}:
                 query = query.where(ServiceRequest.status.not_in(OPEN_STATUSES))
-    rows = session.scalars(query.order_by(ServiceRequest.reported_at.desc()).limit(MAX_RESULTS))
-    return render(fmt, "service_requests", [_record(session, r, settings.public_location_grid_m) for r in rows])
+    rows = list(session.scalars(query.order_by(ServiceRequest.reported_at.desc()).limit(MAX_RESULTS)))
+    return render(fmt, "service_requests", _records(session, rows, caller, settings))
+
+
+def _records(session: Session, rows: list[ServiceRequest], caller: User | None, settings: Settings) -> list[dict]:
+    full = access.visible_ids(session, caller, [r.id for r in rows])
+    return [_record(session, r, settings.public_location_grid_m, full=r.id in full) for r in rows]
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="Open311: one service request (as an array)")
-def get_request(service_request_id: str, fmt: str, session: ReadSession, settings: SettingsDep) -> Response:
+def get_request(
+    service_request_id: str, fmt: str, request: Request, session: ReadSession, settings: SettingsDep, clock: ClockDep
+) -> Response:
+    """One request the caller may read; any other id (private, too old, never made) gets the same 404."""
     fmt = _fmt(fmt)
     if not service_request_id.isdigit() or not 1 <= int(service_request_id) <= 2**31 - 1:
         raise Open311Error(404, f"no service request {service_request_id!r}", fmt)
-    req = session.get(ServiceRequest, int(service_request_id))
+    caller = _caller(request, session, settings)
+    query = _readable(session, caller, settings, clock())
+    req = session.scalar(query.where(ServiceRequest.id == int(service_request_id)))
     if req is None:
         raise Open311Error(404, f"no service request {service_request_id!r}", fmt)
-    return render(fmt, "service_requests", [_record(session, req, settings.public_location_grid_m)])
+    return render(fmt, "service_requests", _records(session, [req], caller, settings))
 
 
 @router.get("/tokens/{token}.{fmt}", summary="Open311: the service request id behind a token")
-def get_token(token: str, fmt: str, session: ReadSession) -> Response:
+def get_token(
+    token: str, fmt: str, request: Request, session: ReadSession, settings: SettingsDep, clock: ClockDep
+) -> Response:
+    """The id behind a token, for a request the caller may read (else the same 404 as an unknown one)."""
     fmt = _fmt(fmt)
-    req = session.scalar(select(ServiceRequest).where(ServiceRequest.tracking_code == token.upper()[:16]))
+    guard_code_lookup(request, settings)  # tokens are tracking codes: guessing is limited per IP (429)
+    query = _readable(session, _caller(request, session, settings), settings, clock())
+    req = session.scalar(query.where(ServiceRequest.tracking_code == token.upper()[:16]))
     if req is None:
+        record_code_miss(request, settings)
         raise Open311Error(404, f"no service request for token {token!r}", fmt)
     return render(fmt, "service_requests", [{"service_request_id": str(req.id), "token": req.tracking_code}])
 
@@ -252,7 +306,8 @@ async def post_request(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     """Form fields per GeoReport v2: ``api_key``, ``service_code``, ``lat``, ``long``, ``description``,
-    ``first_name``, ``last_name``, ``phone``, ``attribute[code]``… plus our ``coord_type``."""
+    ``first_name``, ``last_name``, ``phone``, ``attribute[code]``… plus our ``coord_type`` and
+    ``public`` (``true`` when the reporter agreed to publish it; default private)."""
     fmt = _fmt(fmt)
     form = await request.form()
     client = client_for(session, form.get("api_key"))
@@ -281,6 +336,9 @@ async def post_request(
         if value and keys and value not in keys:
             raise Open311Error(400, f"attribute[{spec['code']}] must be one of {', '.join(sorted(keys))}", fmt)
     name = " ".join(x for x in (form.get("first_name"), form.get("last_name")) if x) or None
+    public = str(form.get("public") or "false").lower()
+    if public not in ("true", "false"):
+        raise Open311Error(400, "public must be true or false", fmt)
     data = NewRequest(
         category=category.code,
         description=str(form.get("description") or category.name_zh),
@@ -291,6 +349,7 @@ async def post_request(
         reporter_name=name,
         reporter_phone=form.get("phone") or None,
         attributes=dict(attributes),
+        public=public == "true",
     )
     try:
         req, _replayed = submit_request(

@@ -253,11 +253,14 @@ def dispatch_candidates(
     session: ReadSession,
     settings: SettingsDep,
     clock: ClockDep,
-    _user: Dispatching,
+    user: Dispatching,
     any_skill: bool = Query(False, description="include volunteers without the category's skill"),
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[dict[str, Any]]:
+    """Only for a case the caller may see (a grid worker: one in its grids), as GET /requests/{id}."""
     req = _load(session, request_id)
+    if not access.can_view(session, user, req):
+        raise Problem(403, "you may not see this request")
     from geoalchemy2.shape import to_shape
 
     p = to_shape(req.location)

@@ -18,7 +18,7 @@ from service.auth.models import Role, User
 from service.config import Settings
 from service.grids.models import GridWorker
 from service.organisations.models import Department
-from service.requests import sla
+from service.requests import access, sla
 from service.requests.models import (
     OPEN_STATUSES,
     DepartmentStatus,
@@ -375,7 +375,11 @@ def _redispatch(ctx: Ctx) -> None:
 def _merge(ctx: Ctx) -> None:
     req, target_id = ctx.req, ctx.data.duplicate_of
     target = ctx.session.get(ServiceRequest, target_id)
-    if target is None or target.id == req.id:
+    # The target must be a case the actor may see (a grid worker: in its grids), and one it may not
+    # see answers as one that does not exist.
+    user = ctx.actor.user
+    hidden = target is not None and user is not None and not access.can_view(ctx.session, user, target)
+    if target is None or target.id == req.id or hidden:
         raise TransitionError(422, f"no other request with id {target_id}", "duplicate_of")
     if target.status in (S.MERGED, S.REJECTED):
         raise TransitionError(

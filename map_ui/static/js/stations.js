@@ -201,6 +201,9 @@
     const who = el("input", { id: "ng-name", class: "form-control", maxlength: 100, autocomplete: "name" });
     const phone = el("input", { id: "ng-phone", class: "form-control", type: "tel", maxlength: 32, autocomplete: "tel",
       inputmode: "tel" });
+    // Publishing is the reporter's choice, off unless ticked (the public map shows the category, a
+    // rounded place and, for some kinds, the text with phone and ID numbers masked).
+    const publish = el("input", { type: "checkbox", id: "ng-public" });
     const key = NG.uuid();  // one key per form: a double tap or a retry never files the request twice
     const submit = el("button", { type: "submit", class: "btn btn-primary ng-big ng-wide", id: "ng-submit" }, t("report.submit"));
     const form = el("form", { id: "ng-report-form", novalidate: true },
@@ -210,6 +213,7 @@
       el("label", { for: "ng-description" }, t("report.description")), description,
       el("label", { for: "ng-name" }, t("report.name"), el("span", { class: "ng-muted" }, ` ${t("report.optional")}`)), who,
       el("label", { for: "ng-phone" }, t("report.phone"), el("span", { class: "ng-muted" }, ` ${t("report.optional")}`)), phone,
+      el("label", { class: "ng-check", for: "ng-public" }, publish, " ", t("report.public")),
       el("p", { class: "ng-muted" }, t("report.privacy")),
       el("div", { class: "ng-error", id: "ng-report-error", role: "alert" }),
       submit,
@@ -225,7 +229,8 @@
       submit.disabled = true;
       const r = await api("requests", { method: "POST", auth: false, headers: { "Idempotency-Key": key }, body: {
         category: category.value, description: description.value.trim(), lon: me[0], lat: me[1], channel: "web",
-        reporter_name: who.value.trim() || undefined, reporter_phone: phone.value.trim() || undefined } });
+        reporter_name: who.value.trim() || undefined, reporter_phone: phone.value.trim() || undefined,
+        public: publish.checked } });
       submit.disabled = false;
       if (!r.ok) { error.textContent = `${t("error.action")} ${r.data?.detail || r.status}`; return; }
       remember(r.data.tracking_code);
