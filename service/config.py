@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     #: The public feeds (Open311, OGC API, anonymous) show published requests of this many days
     #: only; older ids answer as if they never existed.
     public_feed_days: int = Field(default=90, ge=1, le=3660)
+    #: Lookups of a request by its secret tracking code (``/track``, Open311 ``/tokens``, acting or
+    #: adding photos with the code), per client IP and worker: all lookups per minute, and failed
+    #: ones (guessing) per hour; over either, 429 with Retry-After (0: no limit).
+    code_lookups_per_ip_minute: int = Field(default=60, ge=0)
+    code_misses_per_ip_hour: int = Field(default=30, ge=0)
     #: The base of every absolute link the OGC API and Open311 answer with (e.g.
     #: ``https://grid.example.cn``); when unset, links follow the request's Host, which must then
     #: be one of ``allowed_hosts`` (else 400), so a forged Host never lands in a link.
@@ -121,6 +126,17 @@ class Settings(BaseSettings):
     # Web maps. "none" draws the base from our own layers (works offline); the others load tiles
     # from the internet: OpenStreetMap, Tianditu (天地图, CGCS2000 ≈ WGS84; needs a key) or Amap
     # (GCJ-02: every overlay is shifted on the page to match).
+    #: Photos kept per request and stage (report, resolution, verification); more get 409.
+    photo_max_per_request: int = Field(default=10, ge=1)
+    #: Photos and bytes accepted per client IP in any hour from anonymous callers, residents and
+    #: volunteers (staff are not counted); counted in the database, so they hold across workers.
+    #: Over either, 429 with Retry-After (0: no limit).
+    photo_uploads_per_ip_hour: int = Field(default=30, ge=0)
+    photo_bytes_per_ip_hour: int = Field(default=60 * 1024 * 1024, ge=0)
+    #: All stored photos together may take this many bytes; an upload past it gets 507.
+    photo_storage_budget_bytes: int = Field(default=20 * 1024**3, ge=0)
+    #: Larger images (width x height) are refused before they are decoded (decompression bombs).
+    photo_max_pixels: int = Field(default=50_000_000, ge=1)
     basemap: Literal["none", "osm", "tianditu", "amap"] = "none"
     tianditu_key: str | None = None
     default_language: Literal["zh", "en"] = "zh"

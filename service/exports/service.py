@@ -1,7 +1,13 @@
-"""Building export files from the OGC providers (one query per layer, shared with the OGC API)."""
+"""Building export files from the OGC providers (one query per layer, shared with the OGC API).
+
+CSV cells are safe to open in a spreadsheet (OWASP's CSV injection rule): a text cell starting with
+``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'`` so that it is shown, not
+run as a formula, and every text cell is quoted. Numbers stay numbers.
+"""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import tempfile
@@ -17,6 +23,26 @@ from service.ogc.providers import PROVIDERS
 
 LAYERS = ("communities", "compounds", "grids", "buildings", "stations", "service_areas")
 FORMATS = ("gpkg", "geojson", "csv")
+#: What makes a spreadsheet read a cell as a formula (or hide what follows: tab, CR).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> object:
+    """A text cell a spreadsheet cannot run: ``'`` before a formula-like start. Other values as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    """The table as CSV for spreadsheets: UTF-8 with a BOM (Excel reads Chinese), text cells
+    neutralised and quoted (numbers unquoted, so they stay numbers)."""
+    safe = table.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]):  # text: object or pandas' string dtype
+            safe[column] = safe[column].map(neutralise_cell)
+    safe.columns = [neutralise_cell(str(c)) for c in safe.columns]
+    return safe.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8-sig")
 
 
 def layer_frame(session: Session, name: str, settings: Settings) -> gpd.GeoDataFrame:
@@ -64,7 +90,7 @@ def export(session: Session, *, layers: list[str], fmt: str, settings: Settings)
         else:
             table = pd.DataFrame(frame.drop(columns="geometry"))
             table["wkt"] = frame.geometry.to_wkt(rounding_precision=-1)
-            files[f"{name}.csv"] = table.to_csv(index=False).encode("utf-8-sig")  # BOM: Excel reads Chinese
+            files[f"{name}.csv"] = csv_bytes(table)
     if len(files) == 1:
         ((name, content),) = files.items()
         return content, "application/geo+json" if fmt == "geojson" else "text/csv; charset=utf-8", name

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 from geoalchemy2.shape import from_shape, to_shape
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from geo.coords import CoordType, check_lonlat, checked_to_wgs84
 from geo.errors import GeoInputError
 from service.areas.models import Area
-from service.auth.models import User
+from service.auth.models import Role, User
 from service.buildings.models import Building
 from service.config import Settings
 from service.events.outbox import publish
@@ -37,7 +37,31 @@ from service.requests.models import (
 from service.requests.views import event_payload
 
 _TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+#: 12 of 31 symbols: 31**12 ≈ 7.9e17 codes (59 bits). Codes issued before were 8 long and still work
+#: (lookups compare the whole code). The column holds 16.
+TRACKING_CODE_LENGTH = 12
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
+
+#: Channels anyone may report through; the others (phone, walk-in, patrol) are staff entering a
+#: case, and ``open311`` is set by the Open311 endpoint only.
+PUBLIC_CHANNELS = frozenset({Channel.WEB, Channel.WECHAT, Channel.MINI_PROGRAM})
+STAFF_CHANNELS = frozenset({Channel.PHONE, Channel.WALK_IN, Channel.PATROL})
+#: Who may enter a case for a staff channel: those who take calls, visits and patrol.
+CHANNEL_STAFF = frozenset({Role.DISPATCHER, Role.GRID_WORKER, Role.ADMIN})
+
+#: Characters XML 1.0 cannot carry (C0 controls but tab, LF and CR; surrogates; U+FFFE/U+FFFF).
+#: PostgreSQL also refuses NUL in text. Vertical tab and form feed are line breaks in word
+#: processors (Word's manual line break is U+000B), so they become newlines; the rest are dropped.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(value: str | None) -> str | None:
+    """Free text as stored: without the characters XML (Open311's format) and the databases cannot
+    carry. Stripped rather than refused: they are invisible, come from pasting on phones and in
+    word processors, and a resident could neither see nor remove them."""
+    if value is None:
+        return None
+    return _XML_ILLEGAL.sub(lambda m: "\n" if m.group() in "\x0b\x0c" else "", value)
 
 
 class IntakeError(ValueError):
@@ -69,14 +93,48 @@ class NewRequest:
     def fingerprint(self) -> str:
         """What an idempotent retry must repeat exactly."""
         data = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, default=str)
-        return hashlib.sha256(data.encode()).hexdigest()
+        return hashlib.sha256(data.encode(errors="surrogatepass")).hexdigest()
+
+    def cleaned(self) -> NewRequest:
+        """The same request with every free-text field through :func:`clean_text`."""
+        attributes = {k: clean_text(v) if isinstance(v, str) else v for k, v in (self.attributes or {}).items()}
+        return replace(
+            self,
+            description=clean_text(self.description) or "",
+            reporter_name=clean_text(self.reporter_name),
+            reporter_phone=clean_text(self.reporter_phone),
+            attributes={clean_text(k): v for k, v in attributes.items()},
+        )
 
 
 def new_tracking_code() -> str:
-    return "".join(secrets.choice(_TRACKING_ALPHABET) for _ in range(8))
+    return "".join(secrets.choice(_TRACKING_ALPHABET) for _ in range(TRACKING_CODE_LENGTH))
+
+
+def check_channel(channel: Channel, user: User | None) -> None:
+    """Anyone reports through the public channels; phone, walk-in and patrol need a dispatcher,
+    grid worker or admin (403 naming ``channel``); ``open311`` is the Open311 endpoint's own."""
+    channel = Channel(channel)
+    if channel in PUBLIC_CHANNELS:
+        return
+    if channel in STAFF_CHANNELS and user is not None and user.role in CHANNEL_STAFF:
+        return
+    if channel is Channel.OPEN311:
+        raise IntakeError("channel", "the open311 channel is for requests posted to /open311/v2", status=403)
+    raise IntakeError(
+        "channel", f"the {channel.value} channel is for staff entering a case; report through web or wechat", 403
+    )
+
+
+def scoped_idempotency_key(scope: str, key: str) -> str:
+    """What the database stores for a caller's Idempotency-Key: the key is the caller's own
+    (``user:<id>``, ``client:<id>``, ``ip:<address>``), so the same key from another caller is
+    another key and finds nothing of anyone else's."""
+    return "v2:" + hashlib.sha256(f"{scope}\n{key}".encode(errors="surrogatepass")).hexdigest()
 
 
 def find_by_idempotency_key(session: Session, key: str) -> ServiceRequest | None:
+    """``key`` as stored (:func:`scoped_idempotency_key`)."""
     return session.scalar(select(ServiceRequest).where(ServiceRequest.idempotency_key == key))
 
 
@@ -139,7 +197,9 @@ def create_request(
     idempotency_key: str | None = None,
     api_client_id: int | None = None,
 ) -> ServiceRequest:
-    """Validate, assign and insert a request with its audit entry and event. Does not commit."""
+    """Validate, assign and insert a request with its audit entry and event. Does not commit.
+    ``idempotency_key`` is stored as given (:func:`submit_request` scopes it to the caller)."""
+    data = data.cleaned()
     _validate(data, settings)
     category = _category(session, data.category)
 
@@ -278,11 +338,24 @@ def submit_request(
     reporter: User | None = None,
     idempotency_key: str | None = None,
     api_client_id: int | None = None,
+    idempotency_scope: str | None = None,
 ) -> tuple[ServiceRequest, bool]:
-    """Intake with idempotency: (request, replayed). A retry with the same key returns the stored
-    request (never a second row, even when two retries race); the same key with another body raises
-    IdempotencyMismatch. The insert runs in a savepoint so a lost race leaves the transaction usable."""
+    """Intake with idempotency: (request, replayed). A retry with the same key from the same caller
+    returns the stored request (never a second row, even when two retries race); the same key with
+    another body raises IdempotencyMismatch. The key is scoped to the caller: ``idempotency_scope``,
+    else the API client, else the signed-in reporter; the same key from another caller is another
+    key. The insert runs in a savepoint so a lost race leaves the transaction usable."""
+    data = data.cleaned()
     if idempotency_key:
+        if idempotency_scope is None:
+            idempotency_scope = (
+                f"client:{api_client_id}"
+                if api_client_id is not None
+                else f"user:{reporter.id}"
+                if reporter is not None
+                else "anonymous"
+            )
+        idempotency_key = scoped_idempotency_key(idempotency_scope, idempotency_key)
         existing = find_by_idempotency_key(session, idempotency_key)
         if existing is not None:
             return _replayed(existing, data)

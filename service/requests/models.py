@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.orm import Base, UtcDateTime, enum_type, utcnow
@@ -257,3 +257,8 @@ class RequestPhoto(Base):
     path: Mapped[str] = mapped_column(String(300))
     uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     stage: Mapped[str] = mapped_column(String(20), default="report")  # report | resolution | verification
+    #: The client address of an anonymous, resident or volunteer upload (None for staff): the
+    #: per-IP hourly quota counts these rows, so it holds across worker processes.
+    uploader_ip: Mapped[str | None] = mapped_column(String(45))
+
+    __table_args__ = (Index("ix_request_photos_uploader_ip_uploaded_at", "uploader_ip", "uploaded_at"),)

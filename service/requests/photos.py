@@ -1,30 +1,58 @@
 """Photos attached to requests: at intake, or later (resolution and verification evidence).
 
-The bytes go to ``media_dir/requests/<id>/<sha256>.<ext>``; the row records type, size and hash.
-Only JPEG, PNG and WebP are accepted, recognised by their leading bytes, not by what the client
-claims.
+The bytes go to ``media_dir/requests/<id>/<sha256>.<ext>``; the row records type, size, hash and,
+for uploads by anyone but staff, the client address. Only JPEG, PNG and WebP are accepted,
+recognised by their leading bytes (not by what the client claims) and then decoded by Pillow: what
+does not decode as that format, or is larger than ``photo_max_pixels`` (a decompression bomb), is
+refused before any pixel is decoded. What is stored is the re-encoded pixels only, with the EXIF
+orientation applied: no EXIF (GPS positions of homes, camera serials), XMP, ICC, comments or text
+chunks survive.
+
+Quotas, each counted from the rows in the database so that they hold across worker processes:
+``photo_max_per_request`` per request and stage (409), ``photo_uploads_per_ip_hour`` and
+``photo_bytes_per_ip_hour`` per client IP (429 with Retry-After; staff are not counted), and
+``photo_storage_budget_bytes`` for all photos together (507).
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from service.config import Settings
 from service.requests.models import RequestPhoto, ServiceRequest
 
-MAX_PHOTOS_PER_REQUEST = 10
 STAGES = ("report", "resolution", "verification")
+QUOTA_WINDOW = timedelta(hours=1)
+_PILLOW_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+#: Any image over this many pixels makes Pillow itself refuse to decode (its own bomb check);
+#: ours (``photo_max_pixels``) runs first, on the header, and is usually lower.
+Image.MAX_IMAGE_PIXELS = 200_000_000
 
 
 class PhotoError(ValueError):
-    def __init__(self, status: int, message: str, field: str = "file") -> None:
+    def __init__(self, status: int, message: str, field: str = "file", headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.field = field
+        self.headers = headers
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    """An upload decoded and re-encoded without metadata."""
+
+    data: bytes
+    content_type: str
+    extension: str
 
 
 def sniff(data: bytes) -> tuple[str, str] | None:
@@ -38,12 +66,10 @@ def sniff(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def add_photo(
-    session: Session, *, req: ServiceRequest, data: bytes, stage: str, media_dir: Path, max_bytes: int, now: datetime
-) -> RequestPhoto:
-    """Store the file and add its row (the caller commits; on failure it should call ``discard``)."""
-    if stage not in STAGES:
-        raise PhotoError(422, f"stage must be one of {', '.join(STAGES)}", "stage")
+def clean_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage:
+    """Check an upload and re-encode it: the pixels (orientation applied) and nothing else.
+
+    CPU-bound (a few hundred ms for a phone photo): call it from a thread, not the event loop."""
     if not data:
         raise PhotoError(422, "the file is empty")
     if len(data) > max_bytes:
@@ -51,25 +77,111 @@ def add_photo(
     kind = sniff(data)
     if kind is None:
         raise PhotoError(415, "only JPEG, PNG and WebP photos are accepted")
-    count = session.scalar(select(func.count()).select_from(RequestPhoto).where(RequestPhoto.request_id == req.id))
-    if count >= MAX_PHOTOS_PER_REQUEST:
-        raise PhotoError(409, f"a request holds at most {MAX_PHOTOS_PER_REQUEST} photos")
-    digest = hashlib.sha256(data).hexdigest()
-    relative = Path("requests") / str(req.id) / f"{digest}.{kind[1]}"
-    target = media_dir / relative
+    fmt = _PILLOW_FORMAT[kind[0]]
+    try:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as img:
+            if img.width * img.height > max_pixels:
+                raise PhotoError(422, f"the image has more than {max_pixels} pixels")
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+    except PhotoError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise PhotoError(415, f"the file is not a readable {fmt} image") from exc
+    upright.info = {}  # ICC profile, comments, text chunks: Pillow would copy some of them from here
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        if upright.mode not in ("L", "RGB"):
+            upright = upright.convert("RGB")
+        upright.save(out, "JPEG", quality=90, optimize=True)
+    elif fmt == "PNG":
+        upright.save(out, "PNG", optimize=False)
+    else:
+        upright.save(out, "WEBP", quality=90)
+    return CleanImage(out.getvalue(), kind[0], kind[1])
+
+
+def _lock_quotas(session: Session) -> None:
+    """Serialise the quota check and insert between workers. SQLite writers already queue on
+    ``BEGIN IMMEDIATE``; on PostgreSQL a transaction-scoped advisory lock does it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(7283011)"))
+
+
+def check_quotas(
+    session: Session,
+    *,
+    req: ServiceRequest,
+    stage: str,
+    size: int,
+    uploader_ip: str | None,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """Raise PhotoError (409, 429 or 507) when storing ``size`` more bytes would break a quota."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(RequestPhoto)
+        .where(RequestPhoto.request_id == req.id, RequestPhoto.stage == stage)
+    )
+    if count >= settings.photo_max_per_request:
+        raise PhotoError(409, f"a request holds at most {settings.photo_max_per_request} {stage} photos")
+    if uploader_ip is not None and (settings.photo_uploads_per_ip_hour or settings.photo_bytes_per_ip_hour):
+        since = now - QUOTA_WINDOW
+        n, used, first = session.execute(
+            select(
+                func.count(), func.coalesce(func.sum(RequestPhoto.size), 0), func.min(RequestPhoto.uploaded_at)
+            ).where(RequestPhoto.uploader_ip == uploader_ip, RequestPhoto.uploaded_at > since)
+        ).one()
+        over_count = settings.photo_uploads_per_ip_hour and n >= settings.photo_uploads_per_ip_hour
+        over_bytes = settings.photo_bytes_per_ip_hour and used + size > settings.photo_bytes_per_ip_hour
+        if over_count or over_bytes:
+            wait = math.ceil(((first + QUOTA_WINDOW) - now).total_seconds()) if first is not None else 3600
+            seconds = min(max(wait, 1), 3600)
+            raise PhotoError(
+                429,
+                f"this address has sent its photos for this hour; try again in {seconds} s",
+                headers={"Retry-After": str(seconds)},
+            )
+    total = session.scalar(select(func.coalesce(func.sum(RequestPhoto.size), 0)))
+    if total + size > settings.photo_storage_budget_bytes:
+        raise PhotoError(507, "the photo storage is full; tell the service's operator")
+
+
+def add_photo(
+    session: Session,
+    *,
+    req: ServiceRequest,
+    image: CleanImage,
+    stage: str,
+    uploader_ip: str | None,
+    now: datetime,
+    settings: Settings,
+) -> RequestPhoto:
+    """Check the quotas, store the file and add its row (the caller commits)."""
+    if stage not in STAGES:
+        raise PhotoError(422, f"stage must be one of {', '.join(STAGES)}", "stage")
+    _lock_quotas(session)
+    check_quotas(
+        session, req=req, stage=stage, size=len(image.data), uploader_ip=uploader_ip, now=now, settings=settings
+    )
+    digest = hashlib.sha256(image.data).hexdigest()
+    relative = Path("requests") / str(req.id) / f"{digest}.{image.extension}"
+    target = settings.media_dir / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
         tmp = target.with_suffix(".part")
-        tmp.write_bytes(data)
+        tmp.write_bytes(image.data)
         tmp.replace(target)
     photo = RequestPhoto(
         request_id=req.id,
-        content_type=kind[0],
-        size=len(data),
+        content_type=image.content_type,
+        size=len(image.data),
         sha256=digest,
         path=str(relative),
         uploaded_at=now,
         stage=stage,
+        uploader_ip=uploader_ip,
     )
     session.add(photo)
     session.flush()

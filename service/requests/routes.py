@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
@@ -10,6 +11,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.concurrency import run_in_threadpool
 
 from service.audit.service import audit
 from service.auth.deps import OptionalUser, require_roles
@@ -17,12 +19,12 @@ from service.auth.models import Role, User
 from service.common.geojson import feature
 from service.common.params import MAX_DB_ID, BBoxParam, IdPath, OffsetParam
 from service.common.problems import Problem
-from service.common.ratelimit import SlidingWindow
+from service.common.ratelimit import client_ip, guard_code_lookup, record_code_miss, too_many, window
 from service.common.spatial import intersects
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 from service.requests import access
 from service.requests.assignment import nearest_volunteers, open_loads
-from service.requests.intake import IntakeError, NewRequest, submit_request
+from service.requests.intake import IntakeError, NewRequest, check_channel, clean_text, submit_request
 from service.requests.models import (
     Channel,
     DuplicateSuggestion,
@@ -35,7 +37,7 @@ from service.requests.models import (
     Status,
     WarningLevel,
 )
-from service.requests.photos import PhotoError, add_photo, photo_path
+from service.requests.photos import STAGES, PhotoError, add_photo, clean_image, photo_path
 from service.requests.schemas import RequestIn, TransitionIn
 from service.requests.stats import compute_stats
 from service.requests.taxonomy import GROUP_LABELS
@@ -105,21 +107,36 @@ def raise_request(
     clock: ClockDep,
     user: OptionalUser,
     idempotency_key: Annotated[
-        str | None, Header(max_length=200, description="retries with the same key return the same request")
+        str | None,
+        Header(
+            max_length=200,
+            description="retries with the same key from the same caller (account, or address when "
+            "anonymous) return the same request, as that caller may see it now",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Assigns the grid (point in polygon, same rules as ``grids/locate``), the building, the grid
     worker on duty and the nearest available volunteer by walking distance, suggests duplicates and
-    sets the deadlines, all in one transaction."""
+    sets the deadlines, all in one transaction. Channels other than web, WeChat and the mini
+    program (phone, walk-in, patrol) are for staff entering a case."""
     if user is None or user.role in (Role.RESIDENT, Role.VOLUNTEER):
         check_intake_rate(request, settings)
     data = NewRequest(**body.model_dump())
     # Publishing is the reporter's own choice: staff entering a request for someone cannot give it.
     data.public = data.public and (user is None or user.role in (Role.RESIDENT, Role.VOLUNTEER))
     reporter = user if user is not None and user.role is Role.RESIDENT else None
+    # An Idempotency-Key belongs to its caller: the same key from someone else is another key.
+    scope = f"user:{user.id}" if user is not None else f"ip:{client_ip(request)}"
     try:
+        check_channel(data.channel, user)
         req, replayed = submit_request(
-            session, data=data, settings=settings, now=clock(), reporter=reporter, idempotency_key=idempotency_key
+            session,
+            data=data,
+            settings=settings,
+            now=clock(),
+            reporter=reporter,
+            idempotency_key=idempotency_key,
+            idempotency_scope=scope,
         )
         if user is not None and reporter is None and user.role is not Role.VOLUNTEER and not replayed:
             audit(
@@ -131,7 +148,9 @@ def raise_request(
                 now=clock(),
                 after={"status": req.status.value, "category": body.category, "channel": req.channel.value},
             )
-        out = _created_body(session, req)  # read before commit: on SpatiaLite a later read would queue for the lock
+        # Read before commit (on SpatiaLite a later read would queue for the lock). A replay answers
+        # as any other read by this caller now: the reporter unmasked only for those who see it.
+        out = _created_body(session, req) if not replayed else _replayed_body(session, req, user)
         session.commit()
     except IntakeError as exc:
         raise Problem(exc.status, str(exc), field=exc.field) from None
@@ -140,18 +159,17 @@ def raise_request(
     return out
 
 
+def _replayed_body(session: Session, req: ServiceRequest, user: User | None) -> dict[str, Any]:
+    body = request_dict(req, full_reporter=access.full_reporter(session, user, req))
+    body["duplicates"] = _duplicates(session, req)
+    return body
+
+
 def check_intake_rate(request: Request, settings) -> None:
     """Public intake is limited per client IP (429 with Retry-After); staff entering calls are not."""
-    ip = request.client.host if request.client else "unknown"
-    limiters = request.app.state.limiters
-    if "intake" not in limiters:
-        limiters["intake"] = SlidingWindow(settings.intake_rate_per_ip, 60.0)
-    wait = limiters["intake"].hit(ip)
+    wait = window(request, "intake", settings.intake_rate_per_ip, 60.0).hit(client_ip(request))
     if wait:
-        seconds = max(int(wait + 0.999), 1)
-        raise Problem(
-            429, f"too many requests from this address; try again in {seconds} s", headers={"Retry-After": str(seconds)}
-        )
+        raise too_many(wait)
 
 
 # -- reading -----------------------------------------------------------------------------
@@ -220,7 +238,19 @@ def _duplicates(session: Session, req: ServiceRequest) -> list[dict[str, Any]]:
     ]
 
 
-def _trail(session: Session, req: ServiceRequest, *, with_actors: bool) -> list[dict[str, Any]]:
+#: The steps of a case its reporter sees (own case, ``/track``): the milestones of the closed loop.
+#: Internal steps (escalations, deadline breaches, recolouring, department hand-offs, pledges,
+#: grid reassignments, return visits) are staff business.
+PUBLIC_ACTIONS = frozenset(
+    {"report", "accept", "reject", "merge", "dispatch", "arrive", "resolve", "redispatch", "verify", "evaluate"}
+    | {"reopen", "close"}
+)
+
+
+def _trail(session: Session, req: ServiceRequest, *, full: bool) -> list[dict[str, Any]]:
+    """The audit trail. ``full`` (staff): every step with its actor, note and data. Otherwise (the
+    reporter, the tracking page): the public steps only, each with its action, statuses and time,
+    never who took it or what staff wrote."""
     events = session.scalars(select(RequestEvent).where(RequestEvent.request_id == req.id).order_by(RequestEvent.id))
     return [
         {
@@ -228,11 +258,12 @@ def _trail(session: Session, req: ServiceRequest, *, with_actors: bool) -> list[
             "from": e.from_status,
             "to": e.to_status,
             "at": e.at.isoformat(),
-            "actor": e.actor if with_actors else None,
-            "note": e.note if with_actors else None,
-            "data": e.data if with_actors else {},
+            "actor": e.actor if full else None,
+            "note": e.note if full else None,
+            "data": e.data if full else {},
         }
         for e in events
+        if full or e.action in PUBLIC_ACTIONS
     ]
 
 
@@ -242,7 +273,7 @@ def get_request(request_id: IdPath, session: ReadSession, user: Viewer) -> dict[
     if not access.can_view(session, user, req):
         raise Problem(403, "you may not see this request")
     body = request_dict(req, full_reporter=access.full_reporter(session, user, req))
-    body["trail"] = _trail(session, req, with_actors=True)
+    body["trail"] = _trail(session, req, full=user.role is not Role.RESIDENT)
     body["duplicates"] = _duplicates(session, req)
     return body
 
@@ -293,13 +324,21 @@ def dispatch_candidates(
 
 
 @router.get("/track/{tracking_code}", tags=["requests"], summary="A request's status by its tracking code (public)")
-def track(tracking_code: str, session: ReadSession) -> dict[str, Any]:
+def track(
+    tracking_code: str,
+    request: Request,
+    session: ReadSession,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Lookups are limited per client IP, unknown codes much more tightly (429 with Retry-After)."""
+    guard_code_lookup(request, settings)
     req = session.scalar(select(ServiceRequest).where(ServiceRequest.tracking_code == tracking_code.upper()))
     if req is None:
+        record_code_miss(request, settings)
         raise Problem(404, "no request with this tracking code", field="tracking_code")
     body = public_status(req)
     body["id"] = req.id
-    body["trail"] = _trail(session, req, with_actors=False)
+    body["trail"] = _trail(session, req, full=False)
     body["can_evaluate"] = req.status in (Status.RESOLVED, Status.VERIFIED)
     body["can_reopen"] = req.status in (Status.RESOLVED, Status.VERIFIED) or (
         req.status in (Status.EVALUATED, Status.CLOSED) and (req.satisfaction or 5) <= 2
@@ -313,6 +352,7 @@ def track(tracking_code: str, session: ReadSession) -> dict[str, Any]:
 @router.post("/requests/{request_id}/transitions", summary="Move a request through the closed loop")
 def transition(
     request_id: IdPath,
+    request: Request,
     body: TransitionIn,
     session: WriteSession,
     settings: SettingsDep,
@@ -323,8 +363,8 @@ def transition(
     """Every action is role-checked; an illegal transition or a stale ``version`` gets 409; every
     transition is stored in the audit trail with actor, time, from, to and note."""
     req = _load(session, request_id)
-    is_reporter = (user is not None and req.reporter_user_id == user.id) or (
-        body.tracking_code is not None and body.tracking_code.upper() == req.tracking_code
+    is_reporter = (user is not None and req.reporter_user_id == user.id) or _code_matches(
+        request, settings, req, body.tracking_code
     )
     if user is None and not is_reporter:
         raise Problem(401, "sign in, or give the tracking_code of your request", headers={"WWW-Authenticate": "Bearer"})
@@ -334,7 +374,8 @@ def transition(
             version = int(if_match.strip().strip("W/").strip('"'))
         except ValueError:
             raise Problem(422, 'If-Match must be the request\'s version, e.g. "3"', field="If-Match") from None
-    data = TransitionInput(**(body.model_dump(exclude={"tracking_code"}) | {"version": version}))
+    texts = {name: clean_text(getattr(body, name)) for name in ("note", "reason", "comment")}
+    data = TransitionInput(**(body.model_dump(exclude={"tracking_code"}) | texts | {"version": version}))
     before = {"status": req.status.value, "version": req.version, "level": req.level.value}
     try:
         apply_transition(
@@ -373,8 +414,22 @@ def transition(
 # -- photos ------------------------------------------------------------------------------
 
 
-def _may_handle_photos(session: Session, user: User | None, req: ServiceRequest, tracking_code: str | None) -> bool:
-    if tracking_code is not None and tracking_code.upper() == req.tracking_code:
+def _code_matches(request: Request, settings, req: ServiceRequest, tracking_code: str | None) -> bool:
+    """Whether a given tracking code is this request's; a wrong one counts as a guess (429 after
+    too many, like ``/track``)."""
+    if tracking_code is None:
+        return False
+    guard_code_lookup(request, settings)
+    if tracking_code.upper() == req.tracking_code:
+        return True
+    record_code_miss(request, settings)
+    return False
+
+
+def _may_handle_photos(
+    request: Request, settings, session: Session, user: User | None, req: ServiceRequest, tracking_code: str | None
+) -> bool:
+    if _code_matches(request, settings, req, tracking_code):
         return True
     return user is not None and (
         req.reporter_user_id == user.id or (user.role is not Role.RESIDENT and access.can_view(session, user, req))
@@ -389,6 +444,7 @@ def _refused(user, detail: str) -> Problem:
 @router.post("/requests/{request_id}/photos", status_code=201, summary="Attach a photo (JPEG, PNG or WebP)")
 async def upload_photo(
     request_id: IdPath,
+    request: Request,
     session: WriteSession,
     settings: SettingsDep,
     clock: ClockDep,
@@ -397,19 +453,24 @@ async def upload_photo(
     stage: Annotated[str, Form(max_length=20)] = "report",
     tracking_code: Annotated[str | None, Form(max_length=16)] = None,
 ) -> dict[str, Any]:
+    """The image is decoded and stored re-encoded without its metadata (EXIF GPS and the like).
+    Quotas: per request and stage (409), per client IP and hour for all but staff (429 with
+    Retry-After), and the storage budget (507). The reporter adds ``report`` photos only."""
     req = _load(session, request_id)
-    if not _may_handle_photos(session, user, req, tracking_code):
+    if not _may_handle_photos(request, settings, session, user, req, tracking_code):
         raise _refused(user, "only the reporter (or its tracking code) and staff may add photos")
+    handler = user is not None and user.role is not Role.RESIDENT and access.can_view(session, user, req)
+    if stage in STAGES and stage != "report" and not handler:
+        raise Problem(403, "the reporter adds report photos; resolution and verification are staff's", field="stage")
+    uploader_ip = None if user is not None and user.role not in (Role.RESIDENT, Role.VOLUNTEER) else client_ip(request)
+    session.rollback()  # nothing written yet: do not hold SQLite's write lock while the image is decoded
     data = await file.read(settings.max_photo_bytes + 1)
     try:
+        image = await run_in_threadpool(
+            clean_image, data, max_bytes=settings.max_photo_bytes, max_pixels=settings.photo_max_pixels
+        )
         photo = add_photo(
-            session,
-            req=req,
-            data=data,
-            stage=stage,
-            media_dir=settings.media_dir,
-            max_bytes=settings.max_photo_bytes,
-            now=clock(),
+            session, req=req, image=image, stage=stage, uploader_ip=uploader_ip, now=clock(), settings=settings
         )
         if user is not None and user.role not in (Role.RESIDENT, Role.VOLUNTEER):
             session.flush()
@@ -425,7 +486,7 @@ async def upload_photo(
         session.commit()
     except PhotoError as exc:
         session.rollback()
-        raise Problem(exc.status, str(exc), field=exc.field) from None
+        raise Problem(exc.status, str(exc), field=exc.field, headers=exc.headers) from None
     return {
         "id": photo.id,
         "content_type": photo.content_type,
@@ -439,12 +500,14 @@ async def upload_photo(
 @router.get("/requests/{request_id}/photos", summary="The photos of a request")
 def list_photos(
     request_id: IdPath,
+    request: Request,
     session: ReadSession,
+    settings: SettingsDep,
     user: OptionalUser,
     tracking_code: Annotated[str | None, Query(max_length=16)] = None,
 ) -> list[dict[str, Any]]:
     req = _load(session, request_id)
-    if not _may_handle_photos(session, user, req, tracking_code):
+    if not _may_handle_photos(request, settings, session, user, req, tracking_code):
         raise _refused(user, "you may not see this request's photos")
     rows = session.scalars(select(RequestPhoto).where(RequestPhoto.request_id == req.id).order_by(RequestPhoto.id))
     return [
@@ -469,18 +532,24 @@ def list_photos(
 def get_photo(
     request_id: IdPath,
     photo_id: IdPath,
+    request: Request,
     session: ReadSession,
     settings: SettingsDep,
     user: OptionalUser,
     tracking_code: Annotated[str | None, Query(max_length=16)] = None,
 ) -> FileResponse:
+    """Served inline under a fixed name, sandboxed (``Content-Security-Policy: sandbox``) and, as
+    every answer, with ``X-Content-Type-Options: nosniff``: a file that a browser would take for a
+    page can run nothing."""
     req = _load(session, request_id)
-    if not _may_handle_photos(session, user, req, tracking_code):
+    if not _may_handle_photos(request, settings, session, user, req, tracking_code):
         raise _refused(user, "you may not see this request's photos")
     photo = session.get(RequestPhoto, photo_id)
     if photo is None or photo.request_id != req.id or not photo_path(settings.media_dir, photo).exists():
         raise Problem(404, f"no photo {photo_id} on request {request_id}", field="photo_id")
-    return FileResponse(photo_path(settings.media_dir, photo), media_type=photo.content_type)
+    name = f"request-{req.id}-photo-{photo.id}{Path(photo.path).suffix}"
+    headers = {"Content-Disposition": f'inline; filename="{name}"', "Content-Security-Policy": "sandbox"}
+    return FileResponse(photo_path(settings.media_dir, photo), media_type=photo.content_type, headers=headers)
 
 
 # -- KPIs and the joint meeting ----------------------------------------------------------

@@ -60,6 +60,10 @@ def make_settings(url: str, **overrides) -> Settings:
         # apps of their own (tests/service/test_limits.py).
         "login_rate_per_ip": 0,
         "intake_rate_per_ip": 0,
+        "code_lookups_per_ip_minute": 0,
+        "code_misses_per_ip_hour": 0,
+        "photo_uploads_per_ip_hour": 0,
+        "photo_bytes_per_ip_hour": 0,
         "login_max_failures": 10_000,
         # Tests move the clock by days and months: demo positions must keep counting for the
         # nearest-volunteer choice (the production default forgets positions after a 12-hour shift).

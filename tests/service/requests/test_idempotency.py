@@ -8,15 +8,21 @@ import uuid
 import httpx
 from sqlalchemy import func, select
 
+from service.requests.intake import scoped_idempotency_key
 from service.requests.models import ServiceRequest
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import Api, body
 from tests.service.requests.geodata import Town
 
 
-def rows_with_key(api: Api, key: str) -> int:
+def rows_with_key(api: Api, key: str, scope: str = "ip:127.0.0.1") -> int:
+    """Rows stored for ``key`` sent by ``scope`` (keys are the caller's own; these tests post
+    anonymously from the loopback address)."""
+    stored = scoped_idempotency_key(scope, key)
     with api.backend.db.reader() as s:
-        return s.scalar(select(func.count()).select_from(ServiceRequest).where(ServiceRequest.idempotency_key == key))
+        return s.scalar(
+            select(func.count()).select_from(ServiceRequest).where(ServiceRequest.idempotency_key == stored)
+        )
 
 
 def test_a_retry_with_the_same_key_returns_the_same_request(api, town: Town):
