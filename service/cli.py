@@ -244,6 +244,37 @@ def create_user_cmd(
         db.dispose()
 
 
+@app.command("rotate-secret")
+def rotate_secret_cmd() -> None:
+    """Replace the token signing key with a new random one: every session ends (tokens signed with
+    the old key are refused by every worker at once) and everyone logs in again."""
+    from service.audit.service import audit
+    from service.auth.keys import SecretFileError, key_id, secret_file
+
+    settings = get_settings()
+    if settings.secret_key:
+        console.print(
+            "[red]NEIGHBORGRID_SECRET_KEY is set, so the key is the operator's, not this command's.[/] "
+            "Rotate it by setting a new random value (python -c 'import secrets; print(secrets.token_urlsafe(48))') "
+            "and restarting every worker: tokens signed with the old key are then refused."
+        )
+        raise typer.Exit(2)
+    try:
+        kid = key_id(secret_file(settings.secret_file).rotate())
+    except (OSError, SecretFileError) as exc:
+        console.print(f"[red]the key was not rotated: {exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"[green]new signing key {kid} in {settings.secret_file} (0600)[/]: every session has ended")
+    db = _database(settings)
+    try:
+        with db.transaction() as session:
+            audit(session, actor=None, action="rotate_secret", entity="signing_key", entity_id=kid)
+    except Exception as exc:  # the rotation stands; only its audit entry is missing
+        console.print(f"[yellow]not recorded in the audit log: {exc}[/]")
+    finally:
+        db.dispose()
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.auth.keys import secret_file
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
+    #: The JWT signing key. When unset, a random key is generated into ``secret_file`` (0600) and
+    #: ``neighborgrid rotate-secret`` replaces it; when set, rotating means setting a new value.
     secret_key: str | None = Field(default=None, description="JWT signing key; generated into secret_file if unset")
     secret_file: Path = Path(".neighborgrid-secret")
     token_ttl_minutes: int = 8 * 60
@@ -144,18 +146,14 @@ class Settings(BaseSettings):
     demo_dir: Path = PROJECT_ROOT / "fixtures" / "demo"
     demo_password: str = "demo-password"
 
-    @cached_property
+    @property
     def signing_key(self) -> str:
-        """The JWT key: the setting, else a random key kept in ``secret_file`` (0600) for restarts."""
+        """The JWT key: ``secret_key`` when set, else the key kept in ``secret_file`` (created 0600
+        with a random key if missing), re-read whenever the file changes, so ``neighborgrid
+        rotate-secret`` reaches every worker without a restart (service/auth/keys.py)."""
         if self.secret_key:
             return self.secret_key
-        path = self.secret_file
-        if path.exists():
-            return path.read_text().strip()
-        key = secrets.token_urlsafe(48)
-        path.touch(mode=0o600)
-        path.write_text(key)
-        return key
+        return secret_file(self.secret_file).key()
 
     @property
     def is_sqlite(self) -> bool:

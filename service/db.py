@@ -11,17 +11,25 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.common.gdal import prime_gdal
 from service.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: The SpatiaLite file holds password hashes and key households' data: for this account only.
+PRIVATE_MODE = 0o600
 
 
 def _sqlite_module():
@@ -33,6 +41,36 @@ def _sqlite_module():
     except ImportError as exc:  # pragma: no cover - depends on the machine
         raise RuntimeError("This Python's sqlite3 cannot load extensions; install pysqlite3-binary") from exc
     return pysqlite3
+
+
+def _private_sqlite_file(url: str) -> None:
+    """Create the SQLite file 0600 (whatever the umask) before SQLite does: SQLite gives its ``-wal``
+    and ``-shm`` files the mode of the database file. A file (or ``-wal``/``-shm``) left readable by
+    others, e.g. by an older version, is made 0600 with a warning."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # e.g. no such folder: SQLite will say so in its own words
+    else:
+        os.fchmod(fd, PRIVATE_MODE)  # exact, not masked
+        os.close(fd)
+        return
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(os.stat(file).st_mode)
+            if mode & 0o077:
+                os.chmod(file, PRIVATE_MODE)
+                log.warning("%s was readable by others (mode %o); it is now 0600", file, mode)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("%s is readable by others and could not be made 0600: %s", file, exc.strerror)
 
 
 def _configure_sqlite(engine: Engine, settings: Settings) -> None:
@@ -62,6 +100,7 @@ def make_engine(settings: Settings) -> Engine:
     """Create the engine for ``settings.database_url`` (SpatiaLite file or PostGIS)."""
     url = settings.database_url
     if url.startswith("sqlite"):
+        _private_sqlite_file(url)
         engine = create_engine(url, module=_sqlite_module(), connect_args={"check_same_thread": False})
         _configure_sqlite(engine, settings)
         return engine

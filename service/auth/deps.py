@@ -10,7 +10,7 @@ from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
 
 from service.auth.models import Role, User
-from service.auth.security import read_token
+from service.auth.security import RetiredKey, read_token
 from service.auth.service import get_user, is_revoked
 from service.common.problems import Problem
 from service.deps import ReadSession, SettingsDep
@@ -30,6 +30,8 @@ def optional_user(
         claims = read_token(token, key=settings.signing_key)
     except jwt.ExpiredSignatureError:
         raise Problem(401, "token has expired; log in again", headers=_CHALLENGE) from None
+    except RetiredKey:
+        raise Problem(401, "token was signed with a retired key; log in again", headers=_CHALLENGE) from None
     except jwt.PyJWTError:
         raise Problem(401, "token is invalid", headers=_CHALLENGE) from None
     user = get_user(session, username=claims.username)

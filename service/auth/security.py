@@ -1,4 +1,4 @@
-"""Password hashing (Argon2 via pwdlib) and signed bearer tokens (JWT, HS256)."""
+"""Password hashing (Argon2 via pwdlib) and signed bearer tokens (JWT, HS256, with the key's id)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from pwdlib import PasswordHash
+
+from service.auth.keys import key_id
 
 _hasher = PasswordHash.recommended()
 _ALGORITHM = "HS256"
@@ -38,12 +40,17 @@ class TokenClaims:
     token_id: str
 
 
+class RetiredKey(jwt.InvalidTokenError):
+    """The token names another signing key than the current one (rotated, or never ours)."""
+
+
 def issue_token(
     *, username: str, role: str, key: str, ttl: timedelta, now: datetime | None = None, audience: str = _AUDIENCE
 ) -> str:
     """A signed token. Tokens live in real time (the verifier uses the system clock), never app time.
 
-    ``audience``: who accepts it; an event-stream ticket has its own, so bearer checks refuse it."""
+    ``audience``: who accepts it; an event-stream ticket has its own, so bearer checks refuse it.
+    The header names the key (``kid``), so a token of a rotated key is refused as such."""
     now = now or datetime.now(UTC)
     claims = {
         "sub": username,
@@ -53,12 +60,15 @@ def issue_token(
         "exp": int((now + ttl).timestamp()),
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, key, algorithm=_ALGORITHM)
+    return jwt.encode(claims, key, algorithm=_ALGORITHM, headers={"kid": key_id(key)})
 
 
 def read_token(token: str, *, key: str, audience: str = _AUDIENCE) -> TokenClaims:
     """Decode and verify a token; raises ``jwt.PyJWTError`` when it is invalid, expired or meant for
-    another ``audience`` (a bearer token is no stream ticket, and a ticket no bearer token)."""
+    another ``audience`` (a bearer token is no stream ticket, and a ticket no bearer token), and
+    ``RetiredKey`` when it names no key or another key than ``key``."""
+    if jwt.get_unverified_header(token).get("kid") != key_id(key):
+        raise RetiredKey("the token was signed with a retired or unknown key")
     data = jwt.decode(token, key, algorithms=[_ALGORITHM], audience=audience, options={"require": ["exp", "sub"]})
     return TokenClaims(
         username=data["sub"],

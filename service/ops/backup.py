@@ -9,6 +9,7 @@ past the restored ids, all in one transaction.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
@@ -26,6 +27,8 @@ from service.models import Base
 from service.orm import UtcDateTime
 
 FORMAT = "neighborgrid-backup/1"
+#: A backup holds password hashes and key households' data: for this account only.
+PRIVATE_MODE = 0o600
 #: Derived or transient data that is rebuilt rather than restored.
 SKIPPED = frozenset()
 
@@ -70,10 +73,12 @@ def _rows(session: Session, table: Table) -> Iterator[dict[str, Any]]:
 
 
 def backup(session: Session, path: Path, *, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
-    """Write every table to ``path``; returns row counts."""
+    """Write every table to ``path`` (0600, whatever the umask; replaced atomically); returns row counts."""
     counts: dict[str, int] = {}
     tmp = path.with_suffix(path.suffix + ".part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), PRIVATE_MODE)
+    os.fchmod(fd, PRIVATE_MODE)  # exact, also for a .part left by an earlier run
+    with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for table in _tables():
             n = 0
             with zf.open(f"{table.name}.jsonl", "w") as fh:
