@@ -161,7 +161,9 @@ def import_grids_cmd(
     db = _database(settings)
     prepare_database(db)
     try:
-        frame = layers.read_layer(file.read_bytes(), filename=file.name, coord_type=declared)
+        with file.open("rb") as f:  # the same reader and caps as the API (service/common/vectorfiles.py)
+            data = f.read(settings.layer_upload_max_bytes + 1)
+        frame = layers.read_layer(data, filename=file.name, coord_type=declared, settings=settings)
         with db.transaction() as session:
             result = layers.import_layer(
                 session,

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     #: Grid edits: overlaps and gaps smaller than this are tolerated (digitising noise).
     grid_tolerance_m2: float = Field(default=1.0, ge=0)
     grid_max_vertices: int = Field(default=20_000, ge=4)
+    #: Grid-layer imports (API and ``import-grids``): the largest file, the most a zipped
+    #: Shapefile may unpack to (declared and real), and the most features and vertices in one file.
+    layer_upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    layer_unpacked_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    layer_max_features: int = Field(default=20_000, ge=1)
+    layer_max_vertices: int = Field(default=2_000_000, ge=4)
+    #: Where an import writes its fixed-name copies of the file (None: the system's temp directory).
+    layer_tmp_dir: Path | None = None
     #: A grid holds 300-500 households in local practice; outside the band an edit gets a warning.
     grid_households_min: int = 300
     grid_households_max: int = 500

@@ -28,7 +28,7 @@ def _problem(exc: LayerError) -> Problem:
 
 
 @router.post("/grid-layers/import", summary="Import a department's grid layer (GeoJSON, GeoPackage, zipped Shapefile)")
-async def import_grid_layer(
+def import_grid_layer(
     session: WriteSession,
     settings: SettingsDep,
     clock: ClockDep,
@@ -41,10 +41,14 @@ async def import_grid_layer(
     name_field: Annotated[str | None, Form(max_length=60)] = "name",
 ) -> dict[str, Any]:
     """Grids whose code is already in the layer get a new version, new codes become new grids and
-    missing codes are retired; every shape is checked first and nothing is saved if one is bad."""
-    data = await file.read(settings.max_photo_bytes + 1)
+    missing codes are retired; every shape is checked first and nothing is saved if one is bad.
+
+    A plain ``def``: FastAPI runs it in the thread pool, so reading the file (GDAL) and checking
+    every shape never holds up the event loop (``/healthz`` and every other request keep answering).
+    The session is first used after the file is read, so no transaction is open meanwhile."""
+    data = file.file.read(settings.layer_upload_max_bytes + 1)  # the upload's own cap (413 below)
     try:
-        frame = layers.read_layer(data, filename=file.filename or "layer.geojson", coord_type=coord_type)
+        frame = layers.read_layer(data, filename=file.filename or "", coord_type=coord_type, settings=settings)
         result = layers.import_layer(
             session,
             frame=frame,

@@ -8,10 +8,8 @@ layer's grids in one transaction, keeping the history of grids whose code stays.
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
-import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from service.buildings.models import Building
 from service.common.geojson import feature
 from service.common.layer_cache import GRIDS
 from service.common.revisions import bump_revision
+from service.common.vectorfiles import Limits, VectorFileError, read_vector_file
 from service.config import Settings
 from service.events.outbox import publish
 from service.grids.history import close_history, record_version
@@ -52,27 +51,25 @@ class LayerError(ValueError):
 # -- reading files ------------------------------------------------------------------------
 
 
-def read_layer(data: bytes, *, filename: str, coord_type: CoordType) -> gpd.GeoDataFrame:
-    """A file's polygons in WGS84. GeoJSON, GeoPackage, or a .zip holding a Shapefile."""
-    suffix = Path(filename).suffix.lower()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"layer{suffix or '.geojson'}"
-        if suffix == ".zip":
-            try:
-                with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                    zf.extractall(tmp)
-            except zipfile.BadZipFile:
-                raise LayerError(422, "the .zip file is damaged", "file") from None
-            shps = list(Path(tmp).rglob("*.shp"))
-            if len(shps) != 1:
-                raise LayerError(422, "the .zip must hold exactly one Shapefile (.shp with .shx/.dbf)", "file")
-            path = shps[0]
-        else:
-            path.write_bytes(data)
-        try:
-            frame = gpd.read_file(path)
-        except Exception as exc:  # pyogrio raises many kinds; the client needs the reason, not a 500
-            raise LayerError(422, f"cannot read the file as GeoJSON, GeoPackage or Shapefile: {exc}", "file") from None
+def layer_limits(settings: Settings) -> Limits:
+    """The caps on one imported file, from the settings."""
+    return Limits(
+        upload_bytes=settings.layer_upload_max_bytes,
+        unpacked_bytes=settings.layer_unpacked_max_bytes,
+        features=settings.layer_max_features,
+        vertices=settings.layer_max_vertices,
+        tmp_dir=settings.layer_tmp_dir,
+    )
+
+
+def read_layer(data: bytes, *, filename: str, coord_type: CoordType, settings: Settings) -> gpd.GeoDataFrame:
+    """A file's polygons in WGS84. GeoJSON, GeoPackage, or a .zip holding a Shapefile, read only
+    through service/common/vectorfiles.py (``filename`` only says which of the three it claims to be).
+    The API and the ``import-grids`` command both come here."""
+    try:
+        frame = read_vector_file(data, filename=filename, limits=layer_limits(settings))
+    except VectorFileError as exc:
+        raise LayerError(exc.status, str(exc), exc.field) from None
     if frame.empty:
         raise LayerError(422, "the file holds no features", "file")
     if frame.crs is not None and frame.crs.to_epsg() not in (4326, 4490, None):
@@ -94,6 +91,25 @@ def _community_of(geom: BaseGeometry, communities: list[tuple[int, BaseGeometry]
         if area > best_area:
             best, best_area = cid, area
     return best
+
+
+NAME_MAX = 200  # grids.name_zh
+
+
+def _missing(value: Any) -> bool:
+    """An empty cell (None, NaN, NA) of the file's table."""
+    return value is None or (not isinstance(value, str) and bool(np.all(pd.isna(value))))
+
+
+def _problem(i: int, code: str | None, field: str, rule: str, message: str) -> dict[str, Any]:
+    """One refused feature: its number, its code (only once it passed the pattern), the field and rule."""
+    where = f"feature {i}" + (f" (code {code})" if code else "")
+    return {"feature": i, "code": code, "field": field, "rule": rule, "text": f"{where}: {field}: {rule}: {message}"}
+
+
+def _shape_message(rule: str, message: str) -> str:
+    """check_shape's message without the coordinates GEOS puts into an invalidity reason."""
+    return message.split("[", 1)[0].rstrip() if rule == "invalid" else message
 
 
 def import_layer(
@@ -122,28 +138,33 @@ def import_layer(
     region = shapely.union_all([g for _, g in communities]) if communities else None
     problems: list[dict[str, Any]] = []
     rows: dict[str, tuple[BaseGeometry, str, int]] = {}
-    for i, rec in enumerate(frame.itertuples(index=False)):
-        code = str(getattr(rec, code_field)).strip()
-        geom = rec.geometry
-        for issue in check_shape(code, geom, max_vertices=settings.grid_max_vertices, region=region):
-            problems.append({"feature": i, "code": code, "rule": issue.rule, "message": issue.message})
+    names = frame[name_field] if name_field and name_field in frame.columns else None
+    for i, (raw, geom) in enumerate(zip(frame[code_field], frame.geometry, strict=True)):
+        before = len(problems)
+        code = "" if _missing(raw) else str(raw).strip()
         try:
             check_grid_code(code, settings.grid_code_pattern)
-        except ValueError as exc:
-            problems.append({"feature": i, "code": code, "rule": "code", "message": str(exc)})
-        if code in rows:
-            problems.append({"feature": i, "code": code, "rule": "duplicate_code", "message": "code repeats"})
-        broken = any(p["feature"] == i for p in problems)
+            shown = code  # only a code that passed the pattern is ever repeated back
+        except ValueError:
+            shown = None
+            problems.append(_problem(i, None, code_field, "code", "does not match the grid code pattern"))
+        for issue in check_shape(shown or i, geom, max_vertices=settings.grid_max_vertices, region=region):
+            problems.append(_problem(i, shown, "geometry", issue.rule, _shape_message(issue.rule, issue.message)))
+        if shown is not None and code in rows:
+            problems.append(_problem(i, shown, code_field, "duplicate_code", "the code repeats an earlier feature's"))
+        name = code if names is None or _missing(names.iloc[i]) else str(names.iloc[i]).strip() or code
+        if len(name) > NAME_MAX:
+            problems.append(_problem(i, shown, name_field or "name", "name_too_long", f"longer than {NAME_MAX}"))
+        broken = len(problems) > before
         community = _community_of(geom, communities) if not broken else None  # GEOS cannot overlay a bad shape
         if community is None and not broken:
-            problems.append({"feature": i, "code": code, "rule": "outside", "message": "in no community"})
-        name = str(getattr(rec, name_field)) if name_field and name_field in frame.columns else code
-        rows[code] = (geom, name, community)
+            problems.append(_problem(i, shown, "geometry", "outside", "in no community"))
+        if shown is not None:
+            rows[code] = (geom, name, community)
     if problems:
         raise LayerError(
             422,
-            f"{len(problems)} feature(s) cannot be imported: "
-            + "; ".join(f"#{p['feature']} {p['code']}: {p['message']}" for p in problems[:5]),
+            f"{len(problems)} feature(s) cannot be imported: " + "; ".join(p["text"] for p in problems[:5]),
             "file",
         )
 

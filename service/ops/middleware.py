@@ -129,9 +129,8 @@ def install(app, settings) -> None:
     from service.common.guards import RequestGuard
     from service.common.problems import problem_response
 
-    app.add_middleware(
-        RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_photo_bytes + 65536
-    )
+    upload_bytes = max(settings.max_photo_bytes, settings.layer_upload_max_bytes)  # each route checks its own
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=upload_bytes + 65536)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

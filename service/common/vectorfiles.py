@@ -1,0 +1,315 @@
+"""Reading an uploaded vector file without letting it choose what GDAL does.
+
+GDAL picks a driver from a file's content, and some drivers read other files or URLs (an OGR VRT
+or a GDALG file pointing at ``/etc/passwd``, the signing key or ``/vsicurl/http://…``; CSV, SQLite,
+KML and the network drivers). So an upload is accepted only as one of the three formats the import
+promises, and only when its name and its first bytes agree:
+
+* GeoJSON: a ``.geojson``/``.json`` name and ``{`` after an optional BOM and white space; parsed
+  here first (a FeatureCollection or Feature, a ``crs`` that only names a CRS) and handed to GDAL as
+  re-serialised, opened with the ``GeoJSON:`` prefix (no other driver may claim it);
+* GeoPackage: a ``.gpkg`` name, the SQLite header and a GeoPackage application id; its schema is
+  inspected read-only (``immutable``, ``trusted_schema`` off) and a file with views, generated
+  columns, virtual tables other than R*Tree indexes or triggers other than the GeoPackage ones is
+  refused; opened read-only with the ``GPKG:`` prefix, so no trigger or SQL of the file runs;
+* zipped Shapefile: a ``.zip`` name and ``PK`` header holding exactly one ``.shp`` with its ``.shx``
+  and ``.dbf``, each with its own header; member names with absolute paths, ``..``, symlinks or
+  nested archives are refused; the declared sizes are summed before anything is written, and each
+  part is unpacked here, member by member, stopping as soon as the real bytes exceed the declared.
+
+The upload's name only chooses among these; it never reaches GDAL, which opens fixed names in a
+fresh temporary directory. The process keeps no other GDAL driver and has GDAL's network access
+off (service/common/gdal.py). Every refusal is a :class:`VectorFileError` whose message names the
+rule broken and never repeats the file's content.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import sqlite3
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+import geopandas as gpd
+import shapely
+
+from service.common.gdal import prime_gdal
+
+log = logging.getLogger(__name__)
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: PRAGMA application_id of GeoPackage 1.2+ ("GPKG") and of 1.0/1.1 ("GP10", "GP11").
+GPKG_APPLICATION_IDS = {b"GPKG", b"GP10", b"GP11"}
+ZIP_HEADER = b"PK\x03\x04"
+SHAPE_MAGIC = b"\x00\x00\x27\x0a"  # file code 9994, big-endian, of .shp and .shx
+#: dBASE version bytes GDAL and common GIS tools write.
+DBF_VERSIONS = {0x02, 0x03, 0x04, 0x05, 0x30, 0x31, 0x32, 0x43, 0x63, 0x83, 0x8B, 0xCB, 0xE5, 0xF5, 0xFB}
+#: Shapefile parts unpacked from a zip; anything else in it (.sbn, .qix, .shp.xml, …) is left packed.
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+ARCHIVE_SUFFIXES = (".zip", ".7z", ".rar", ".gz", ".tgz", ".tar", ".bz2", ".xz", ".zst", ".kmz")
+MAX_ZIP_MEMBERS = 64
+#: A GeoJSON ``crs`` may only name a CRS (the 2008 spec's "name" type), e.g. EPSG:4490 or a URN.
+CRS_NAME = re.compile(r"(EPSG:\d{1,6}|urn:ogc:def:crs:(EPSG|OGC):[0-9.]*:[A-Za-z0-9]{1,12})")
+#: The triggers a GeoPackage may carry: the spec's R*Tree and tile-matrix ones and GDAL's feature counts.
+GPKG_TRIGGER = re.compile(r"(rtree_|gpkg_|trigger_(insert|delete)_feature_count_).+", re.DOTALL)
+CPG = re.compile(rb"\s*[A-Za-z0-9_.\-]{1,40}\s*")
+CHUNK = 64 * 1024
+
+
+class VectorFileError(ValueError):
+    """The upload is refused: ``status`` 413 (too large) or 422 (not an accepted file)."""
+
+    field = "file"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on one file: its bytes, what a zip may unpack to, its features and vertices."""
+
+    upload_bytes: int
+    unpacked_bytes: int
+    features: int
+    vertices: int
+    #: Where the fixed-name copies are written (None: the system's temporary directory).
+    tmp_dir: Path | None = None
+
+
+def read_vector_file(data: bytes, *, filename: str, limits: Limits) -> gpd.GeoDataFrame:
+    """The features of an uploaded GeoJSON, GeoPackage or zipped Shapefile, as GDAL reads them.
+
+    ``filename`` only tells which of the three the upload claims to be."""
+    if len(data) > limits.upload_bytes:
+        raise VectorFileError(413, f"the file is larger than {limits.upload_bytes} bytes")
+    kind = _kind(data, filename)
+    prime_gdal()  # the driver allow-list and the network switch, before GDAL sees the file
+    with tempfile.TemporaryDirectory(prefix="layer-", dir=limits.tmp_dir) as tmp:
+        folder = Path(tmp)
+        if kind == "geojson":
+            path = folder / "layer.geojson"
+            path.write_bytes(_checked_geojson(data, limits))
+            source = f"GeoJSON:{path}"
+        elif kind == "gpkg":
+            path = folder / "layer.gpkg"
+            path.write_bytes(data)
+            _check_geopackage(path)
+            source = f"GPKG:{path}"
+        else:
+            source = str(_unpack_shapefile(data, folder, limits))
+        frame = _read(source, kind, limits)
+    if len(frame) > limits.features:
+        raise VectorFileError(413, f"the file holds more than {limits.features} features")
+    vertices = int(shapely.get_num_coordinates(frame.geometry.values).sum()) if len(frame) else 0
+    if vertices > limits.vertices:
+        raise VectorFileError(413, f"the file holds more than {limits.vertices} vertices")
+    return frame
+
+
+# -- which format ------------------------------------------------------------------------------
+
+
+def _kind(data: bytes, filename: str) -> str:
+    """``geojson``, ``gpkg`` or ``zip``: the name's extension and the first bytes must agree."""
+    suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
+    if suffix in (".geojson", ".json"):
+        if not data.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"{"):
+            raise VectorFileError(422, "the file is named .geojson but is not a GeoJSON object")
+        return "geojson"
+    if suffix == ".gpkg":
+        if not data.startswith(SQLITE_HEADER) or data[68:72] not in GPKG_APPLICATION_IDS:
+            raise VectorFileError(422, "the file is named .gpkg but is not a GeoPackage")
+        return "gpkg"
+    if suffix == ".zip":
+        if not data.startswith(ZIP_HEADER):
+            raise VectorFileError(422, "the file is named .zip but is not a zip archive")
+        return "zip"
+    raise VectorFileError(422, "send a .geojson (or .json), a .gpkg, or a .zip holding one Shapefile")
+
+
+# -- GeoJSON ---------------------------------------------------------------------------------
+
+
+def _refuse_constant(_name: str) -> Any:
+    raise ValueError("NaN and Infinity are not JSON")
+
+
+def _checked_geojson(data: bytes, limits: Limits) -> bytes:
+    """The GeoJSON re-serialised from what was checked, so GDAL reads exactly that."""
+    try:
+        body = json.loads(data.decode("utf-8-sig"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise VectorFileError(422, "the file is not valid GeoJSON (UTF-8 JSON, RFC 7946)") from None
+    kind = body.get("type") if isinstance(body, dict) else None
+    if kind not in ("FeatureCollection", "Feature"):
+        raise VectorFileError(422, "a GeoJSON file must hold a FeatureCollection or a Feature")
+    if kind == "FeatureCollection":
+        features = body.get("features")
+        if not isinstance(features, list) or not all(isinstance(f, dict) for f in features):
+            raise VectorFileError(422, "a GeoJSON FeatureCollection needs a list of features")
+        if len(features) > limits.features:
+            raise VectorFileError(413, f"the file holds more than {limits.features} features")
+    if "crs" in body and body["crs"] is not None:
+        crs = body["crs"]
+        name = crs.get("properties", {}).get("name") if isinstance(crs, dict) and crs.get("type") == "name" else None
+        if not isinstance(name, str) or not CRS_NAME.fullmatch(name):
+            raise VectorFileError(422, 'a GeoJSON "crs" may only name a CRS such as EPSG:4490')
+    return json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
+
+
+# -- GeoPackage ------------------------------------------------------------------------------
+
+
+def _check_geopackage(path: Path) -> None:
+    """Refuse a GeoPackage whose schema could run SQL or reach outside the file when read."""
+    uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error:
+        raise VectorFileError(422, "the file is not a readable GeoPackage") from None
+    try:
+        conn.execute("PRAGMA trusted_schema = OFF")
+        schema = conn.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+        for kind, name, sql in schema:
+            if kind == "view":
+                raise VectorFileError(422, "a GeoPackage with views is not accepted")
+            if kind == "trigger" and not GPKG_TRIGGER.fullmatch(str(name)):
+                raise VectorFileError(422, "a GeoPackage with triggers of its own is not accepted")
+            if kind != "table":
+                continue
+            if re.match(r"\s*CREATE\s+VIRTUAL\s+TABLE", sql or "", re.IGNORECASE):
+                if not (str(name).startswith("rtree_") and re.search(r"\bUSING\s+rtree\s*\(", sql, re.IGNORECASE)):
+                    raise VectorFileError(422, "a GeoPackage with virtual tables is not accepted")
+                continue
+            columns = conn.execute("SELECT hidden FROM pragma_table_xinfo(?)", (name,)).fetchall()
+            if any(hidden in (2, 3) for (hidden,) in columns):
+                raise VectorFileError(422, "a GeoPackage with generated columns is not accepted")
+    except sqlite3.Error:
+        raise VectorFileError(422, "the file is not a readable GeoPackage") from None
+    finally:
+        conn.close()
+
+
+# -- zipped Shapefile ------------------------------------------------------------------------
+
+
+def _member_path(info: zipfile.ZipInfo) -> PurePosixPath:
+    """The member's name as a relative path; absolute names, ``..`` and symlinks are refused."""
+    name = info.filename.replace("\\", "/")
+    if "\x00" in name or name.startswith("/") or re.match(r"[A-Za-z]:", name):
+        raise VectorFileError(422, "the .zip holds a member with an absolute path")
+    if ".." in name.split("/"):
+        raise VectorFileError(422, "the .zip holds a member whose path leaves the archive (..)")
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise VectorFileError(422, "the .zip holds a symbolic link")
+    return PurePosixPath(name)
+
+
+def _unpack_shapefile(data: bytes, folder: Path, limits: Limits) -> Path:
+    """Unpack the Shapefile's parts as ``layer.<ext>`` in ``folder``; the path of ``layer.shp``."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise VectorFileError(422, "the .zip file is damaged") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_ZIP_MEMBERS:
+            raise VectorFileError(422, f"the .zip holds more than {MAX_ZIP_MEMBERS} files")
+        declared = sum(m.file_size for m in members)
+        if declared > limits.unpacked_bytes:
+            raise VectorFileError(413, f"the .zip unpacks to more than {limits.unpacked_bytes} bytes")
+        parts: dict[str, list[tuple[PurePosixPath, zipfile.ZipInfo]]] = {}
+        for info in members:
+            path = _member_path(info)
+            if info.is_dir():
+                continue
+            suffix = path.suffix.lower()
+            if suffix in ARCHIVE_SUFFIXES:
+                raise VectorFileError(422, "the .zip holds another archive; send the Shapefile itself")
+            if suffix in SHAPEFILE_PARTS:
+                parts.setdefault(suffix, []).append((path, info))
+        shps = parts.get(".shp", [])
+        if len(shps) != 1:
+            raise VectorFileError(422, "the .zip must hold exactly one Shapefile (.shp with .shx/.dbf)")
+        stem = shps[0][0].with_suffix("").as_posix().lower()
+        chosen: dict[str, zipfile.ZipInfo] = {}
+        for suffix, candidates in parts.items():
+            same = [info for path, info in candidates if path.with_suffix("").as_posix().lower() == stem]
+            if same:
+                chosen[suffix] = same[0]
+        if ".shx" not in chosen or ".dbf" not in chosen:
+            raise VectorFileError(422, "the .zip must hold exactly one Shapefile (.shp with .shx/.dbf)")
+        written = 0
+        for suffix, info in chosen.items():
+            target = folder / f"layer{suffix}"
+            written += _extract(archive, info, target, limits.unpacked_bytes - written)
+    _check_shapefile_parts(folder)
+    return folder / "layer.shp"
+
+
+def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: int) -> int:
+    """Copy one member, refusing as soon as it exceeds its declared size or the budget left."""
+    size = 0
+    try:
+        with archive.open(info) as src, target.open("wb") as out:
+            while chunk := src.read(CHUNK):
+                size += len(chunk)
+                if size > info.file_size or size > budget:
+                    raise VectorFileError(413, "the .zip unpacks to more than it declares or than the limit")
+                out.write(chunk)
+    except VectorFileError:
+        target.unlink(missing_ok=True)
+        raise
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError, ValueError):
+        target.unlink(missing_ok=True)
+        raise VectorFileError(422, "a file in the .zip is damaged, encrypted or compressed in an unknown way") from None
+    return size
+
+
+def _check_shapefile_parts(folder: Path) -> None:
+    """Each part must look like what its extension says."""
+    with (folder / "layer.shp").open("rb") as f:
+        shp = f.read(100)
+    with (folder / "layer.shx").open("rb") as f:
+        shx = f.read(100)
+    with (folder / "layer.dbf").open("rb") as f:
+        dbf = f.read(32)
+    if len(shp) < 100 or not shp.startswith(SHAPE_MAGIC):
+        raise VectorFileError(422, "the .shp in the .zip is not a Shapefile")
+    if len(shx) < 100 or not shx.startswith(SHAPE_MAGIC):
+        raise VectorFileError(422, "the .shx in the .zip is not a Shapefile index")
+    if len(dbf) < 32 or dbf[0] not in DBF_VERSIONS or int.from_bytes(dbf[8:10], "little") < 33:
+        raise VectorFileError(422, "the .dbf in the .zip is not a dBASE table")
+    cpg = folder / "layer.cpg"
+    if cpg.exists() and not CPG.fullmatch(cpg.read_bytes()):
+        raise VectorFileError(422, "the .cpg in the .zip does not name an encoding")
+    prj = folder / "layer.prj"
+    if prj.exists():
+        text = prj.read_bytes().removeprefix(b"\xef\xbb\xbf").strip()
+        if not re.match(rb"(PROJCS|GEOGCS|PROJCRS|GEOGCRS|GEODCRS|COMPD_CS|COMPOUNDCRS)\s*\[", text):
+            raise VectorFileError(422, "the .prj in the .zip is not a WKT coordinate system")
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+_NAMES = {"geojson": "GeoJSON", "gpkg": "a GeoPackage", "zip": "a Shapefile"}
+
+
+def _read(source: str, kind: str, limits: Limits) -> gpd.GeoDataFrame:
+    import pyogrio
+
+    try:
+        return pyogrio.read_dataframe(source, max_features=limits.features + 1)
+    except Exception as exc:  # pyogrio raises many kinds; its text may quote the file, so it is not passed on
+        log.info("layer file refused by GDAL: %s", type(exc).__name__)
+        raise VectorFileError(422, f"the file cannot be read as {_NAMES[kind]}") from None
