@@ -287,6 +287,12 @@ class Ctx:
         return case
 
     @cached_property
+    def published(self) -> dict:
+        """A case raised without signing in whose reporter agreed to publish it: the public feeds
+        (Open311, OGC API) show it to everyone; the subject, not published, they show to no one."""
+        return self.new_case(by=None, public=True)
+
+    @cached_property
     def photo(self) -> int:
         return self.upload_photo("dispatcher")["id"]
 
@@ -972,10 +978,10 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
     "GET /open311/v2/services/{service_code}.{fmt}": _get("/open311/v2/services/noise.json"),
     "GET /open311/v2/requests.{fmt}": _get("/open311/v2/requests.json"),
     "GET /open311/v2/requests/{service_request_id}.{fmt}": lambda c, who: Call(
-        "GET", f"/open311/v2/requests/{c.subject['id']}.json"
+        "GET", f"/open311/v2/requests/{c.published['id']}.json"
     ),
     "GET /open311/v2/tokens/{token}.{fmt}": lambda c, who: Call(
-        "GET", f"/open311/v2/tokens/{c.subject['tracking_code']}.json"
+        "GET", f"/open311/v2/tokens/{c.published['tracking_code']}.json"
     ),
     "POST /open311/v2/requests.{fmt}": lambda c, who: Call("POST", "/open311/v2/requests.json", data=c.open311_form()),
     "GET /ogc": _get("/ogc"),

@@ -118,6 +118,7 @@ def test_open_requests_are_public_only_in_a_privacy_safe_form(backend, anon):
             "channel": "web",
             "reporter_name": "王五",
             "reporter_phone": "13912345678",
+            "public": True,  # published by the reporter; unpublished ones: tests/security/test_public_feeds.py
         },
     ).json()
     public = anon.get(f"/ogc/collections/requests/items/{created['id']}").json()

@@ -44,12 +44,15 @@ def api_key(backend) -> str:
 
 
 def post(anon, key, **fields):
+    """A request through Open311 whose reporter agreed to publish it (``public=true``), so that the
+    public reads below see it (unpublished ones are tested in tests/security/test_public_feeds.py)."""
     form = {
         "api_key": key,
         "service_code": "littering",
         "lat": POINT[1],
         "long": POINT[0],
         "description": "open311 " + uuid.uuid4().hex[:6],
+        "public": "true",
     } | fields
     return anon.post("/open311/v2/requests.json", data={k: v for k, v in form.items() if v is not None})
 
@@ -79,6 +82,7 @@ def test_post_goes_through_the_native_intake(backend, anon, api_key):
         "description": "水管漏了",
         "phone": "13700001234",
         "first_name": "李",
+        "public": "true",
     }
     first = anon.post("/open311/v2/requests.json", headers={"Idempotency-Key": key}, data=form)
     assert first.status_code == 200
@@ -132,13 +136,18 @@ def test_status_maps_to_open_and_closed_with_notes_and_deadline(backend, anon, a
 
 
 def test_default_window_is_90_days(backend, anon, api_key):
+    """The default window is 90 days; the public cannot reach past it, staff can with start_date."""
     rid = post(anon, api_key).json()[0]["service_request_id"]
     assert rid in {r["service_request_id"] for r in anon.get("/open311/v2/requests.json").json()}
     backend.clock.advance(timedelta(days=91))
     try:
         recent = {r["service_request_id"] for r in anon.get("/open311/v2/requests.json").json()}
         assert rid not in recent
-        old = anon.get("/open311/v2/requests.json", params={"start_date": "2020-01-01T00:00:00Z"}).json()
+        params = {"start_date": "2020-01-01T00:00:00Z"}
+        old = anon.get("/open311/v2/requests.json", params=params).json()
+        assert rid not in {r["service_request_id"] for r in old}
+        with backend.client("dispatcher") as staff:
+            old = staff.get("/open311/v2/requests.json", params=params).json()
         assert rid in {r["service_request_id"] for r in old} and len(old) <= 1000
     finally:
         backend.clock.reset()
