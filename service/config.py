@@ -38,9 +38,12 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, description="JWT signing key; generated into secret_file if unset")
     secret_file: Path = Path(".neighborgrid-secret")
     token_ttl_minutes: int = 8 * 60
-    #: Login: this many failures in a row lock the account for login_lock_minutes.
-    login_max_failures: int = 5
-    login_lock_minutes: float = 5.0
+    #: Login: after this many failures in a row from one client IP on one account name (known or
+    #: not), that pair waits login_first_wait_seconds, doubled at each further failure, up to
+    #: login_lock_minutes (429 with Retry-After). Other addresses, e.g. the account's owner, do not wait.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_first_wait_seconds: float = Field(default=1.0, gt=0)
+    login_lock_minutes: float = Field(default=15.0, gt=0)
     #: Per client IP and worker, per minute (0: no limit).
     login_rate_per_ip: int = 30
     intake_rate_per_ip: int = 60

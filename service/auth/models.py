@@ -37,7 +37,8 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     #: For ``department`` accounts: the department whose cases they accept or refuse.
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
-    #: Failed logins in a row, and the lock they earn (per account, across every worker).
+    #: Unused since revision 0010: failed logins are counted per account name and client IP in
+    #: ``login_failures`` (one address's failures no longer lock the account for everyone).
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -52,3 +53,18 @@ class RevokedToken(Base):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class LoginFailure(Base):
+    """Failed logins in a row from one client IP on one account name, known or not, and until when
+    that pair must wait (every worker reads and writes it here)."""
+
+    __tablename__ = "login_failures"
+
+    #: SHA-256 of the name as typed: unknown names count like known ones, and a password typed into
+    #: the name field is not kept.
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ip: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_failure_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

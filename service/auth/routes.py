@@ -14,11 +14,11 @@ from service.audit.service import audit
 from service.auth.deps import AdminUser, CurrentUser
 from service.auth.models import Role, User
 from service.auth.security import issue_token
-from service.auth.service import AccountError, AccountLocked, authenticate, create_user, revoke_token
+from service.auth.service import AccountError, LoginPolicy, LoginThrottled, authenticate, create_user, revoke_token
 from service.common.params import IdPath
 from service.common.problems import Problem
-from service.common.ratelimit import SlidingWindow
-from service.deps import ReadSession, SettingsDep, WriteSession
+from service.common.ratelimit import client_ip, too_many, window
+from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -61,40 +61,30 @@ def _out(user: User) -> UserOut:
     )
 
 
-def _limiter(request: Request, name: str, limit: int) -> SlidingWindow:
-    limiters = request.app.state.limiters
-    if name not in limiters:
-        limiters[name] = SlidingWindow(limit, 60.0)
-    return limiters[name]
-
-
-def _too_many(seconds: float) -> Problem:
-    wait = max(int(seconds + 0.999), 1)
-    return Problem(429, f"too many attempts; try again in {wait} s", headers={"Retry-After": str(wait)})
-
-
 @router.post("/auth/token", response_model=Token, summary="Log in (OAuth2 password flow)")
 def login(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: WriteSession,
     settings: SettingsDep,
+    clock: ClockDep,
 ) -> Token:
-    """Rate-limited per client IP, and per account: repeated failures lock the account for a while."""
-    ip = request.client.host if request.client else "unknown"
-    wait = _limiter(request, "login", settings.login_rate_per_ip).hit(ip)
+    """Rate-limited per client IP; and failures in a row from one IP on one account name make that
+    pair wait, longer at each further failure (429 with Retry-After), whether the name exists or not."""
+    ip = client_ip(request)
+    wait = window(request, "login", settings.login_rate_per_ip, 60.0).hit(ip)
     if wait:
-        raise _too_many(wait)
+        raise too_many(wait, "too many attempts")
+    policy = LoginPolicy(
+        free=settings.login_max_failures,
+        first_wait=timedelta(seconds=settings.login_first_wait_seconds),
+        max_wait=timedelta(minutes=settings.login_lock_minutes),
+    )
     try:
-        user = authenticate(
-            session,
-            username=form.username,
-            password=form.password,
-            max_failures=settings.login_max_failures,
-            lock=timedelta(minutes=settings.login_lock_minutes),
-        )
-    except AccountLocked as exc:
-        raise _too_many(exc.retry_after_s) from None
+        user = authenticate(session, username=form.username, password=form.password, ip=ip, now=clock(), policy=policy)
+    except LoginThrottled as exc:
+        session.commit()
+        raise too_many(exc.retry_after_s, "too many attempts") from None
     session.commit()  # keep the failure count (or its reset)
     if user is None:
         raise Problem(401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"})

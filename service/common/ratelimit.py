@@ -1,7 +1,7 @@
 """In-process sliding-window rate limits (per worker process), for IPs hitting public endpoints.
 
-Per-account login limits live in the database (``users.failed_logins``/``locked_until``) so they hold
-across workers; per-IP limits here are per process, so with N workers an IP gets up to N times the
+Login failures per account name and IP live in the database (``login_failures``, service/auth/service.py)
+so they hold across workers; per-IP limits here are per process, so with N workers an IP gets up to N times the
 limit — set the limits with that in mind. (Quotas that must hold exactly across workers, such as
 photo storage per IP, count rows in the database instead: service/requests/photos.py.)
 

@@ -1,5 +1,5 @@
 """Accounts and tokens: expiry, sign-out, sign-out everywhere, admin revocation, hashed passwords,
-login limits per account (lockout) and per IP, and the public intake limit per IP (429 with
+login limits per account and address (waits) and per IP, and the public intake limit per IP (429 with
 Retry-After) that staff do not meet. The limits are on in apps of their own (the shared test apps
 turn them off), on the database of the ``secured`` fixture."""
 
@@ -98,22 +98,25 @@ def test_passwords_are_argon2_hashes(secured):
     assert len({u.password_hash for u in users}) == len(users), "every hash has its own salt"
 
 
-def test_login_locks_an_account_after_repeated_failures(secured):
+def test_login_failures_make_that_address_wait_for_that_account(secured):
+    """Failures in a row from one address on one account make that pair wait (429, even with the
+    right password); other accounts from that address are not slowed, and no account is locked for
+    everyone (other addresses: tests/security/test_lockout.py)."""
     with ExitStack() as stack:
-        app = another_app(stack, secured, login_max_failures=3, login_lock_minutes=10.0, login_rate_per_ip=0)
+        app = another_app(stack, secured, login_max_failures=3, login_first_wait_seconds=600.0, login_rate_per_ip=0)
         with httpx.Client(base_url=app.base_url) as c:
             admin = _token(c, "admin")
             _, victim, password = _new_account(c, admin)
             _, bystander, other_password = _new_account(c, admin)
             for _ in range(3):
                 assert_problem(_login(c, victim, "wrong-password"), 401)
-            for attempt in (password, "wrong-password"):  # locked: even the right password
+            for attempt in (password, "wrong-password"):  # this address waits: even the right password
                 r = _login(c, victim, attempt)
                 assert_problem(r, 429)
                 assert int(r.headers["retry-after"]) > 500
-            assert _login(c, bystander, other_password).status_code == 200  # other accounts are not locked
+            assert _login(c, bystander, other_password).status_code == 200  # other accounts are not slowed
         with secured.db.reader() as s:
-            assert s.scalar(select(User).where(User.username == victim)).locked_until is not None
+            assert s.scalar(select(User).where(User.username == victim)).locked_until is None
 
 
 def test_login_is_limited_per_ip(secured):
