@@ -63,6 +63,8 @@ def test_a_resident_finds_stations_sees_a_circle_raises_a_request_and_follows_it
     page.fill("#ng-description", "3号楼门口路灯不亮 the lamp by building 3 is out")
     page.fill("#ng-name", "陈先生")
     page.fill("#ng-phone", "13900001111")
+    expect(page.locator("#ng-public")).not_to_be_checked()  # publishing is the resident's choice
+    page.tap("label[for=ng-public]")
     page.tap("#ng-submit")
     code = page.locator("#ng-tracking-code")
     expect(code).to_have_text(re.compile(r"^[A-Z0-9]{4,16}$"))
@@ -72,6 +74,8 @@ def test_a_resident_finds_stations_sees_a_circle_raises_a_request_and_follows_it
     stored = cases.get(status["id"])
     assert stored["category"] == "street_lighting" and stored["reporter_name"] == "陈先生"
     assert stored["lon"] == pytest.approx(here[0], abs=1e-6) and stored["lat"] == pytest.approx(here[1], abs=1e-6)
+    published = cases.as_(None).get(f"/open311/v2/requests/{status['id']}.json")
+    assert published.status_code == 200 and "路灯不亮" in published.json()[0]["description"]
 
     page.tap("#ng-track-link")  # its status page
     expect(page).to_have_url(re.compile(rf"/track/{tracking}\b"))
