@@ -189,7 +189,10 @@ def test_a_stale_action_gets_a_clear_message_and_the_fresh_state(backend, page, 
 def test_filters_heatmap_grid_colouring_and_volunteers(backend, page, cases, town):
     grid = sorted(town.grids)[16]
     red = cases.create(body("medical_emergency", town.inner_point(grid, seed=1001)))  # severity 4: red
-    blue = cases.create(body("littering", town.inner_point(sorted(town.grids)[17], seed=1002), channel="phone"))
+    # A phone call, entered by the dispatcher (the phone channel is staff's).
+    blue = cases.create(
+        body("littering", town.inner_point(sorted(town.grids)[17], seed=1002), channel="phone"), user="dispatcher"
+    )
     open_dispatch(page, backend.base_url)
     for r in (red, blue):
         wait_until(page, "(id) => NGDispatch.has(id)", arg=r["id"])

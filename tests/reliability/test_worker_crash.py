@@ -291,7 +291,7 @@ def test_worker_kills_during_a_transition_storm_then_a_server_crash_loses_no_dea
             statuses = assert_consistent(db, ids)
             # A last intake, and the whole server dies at once (supervisor and workers, no clean-up).
             with httpx.Client(base_url=server.base_url, timeout=60) as c:
-                overdue = c.post("/api/v1/requests", json=BODY).json()
+                overdue = c.post("/api/v1/requests", json=BODY | {"channel": "web"}).json()  # a resident
         finally:
             server.crash()
         log = server.log_text()

@@ -14,7 +14,7 @@ from service.requests.scheduler import apply_deadlines
 from tests.support.backends import serve
 from tests.support.clock import TestClock
 
-BODY = {"category": "noise", "description": "楼上装修噪音", "lon": 117.7552, "lat": 24.6221, "channel": "phone"}
+BODY = {"category": "noise", "description": "楼上装修噪音", "lon": 117.7552, "lat": 24.6221, "channel": "wechat"}
 
 
 def breach_events(db: Database, request_id: int) -> list[RequestEvent]:
