@@ -38,6 +38,9 @@ class TokenClaims:
     issued_at: datetime
     expires_at: datetime
     token_id: str
+    #: The id of the key that signed it: a long-lived holder (an open event stream) can check that
+    #: the key is still current (``key_id(settings.signing_key)``) and end after a rotation.
+    key_id: str = ""
 
 
 class RetiredKey(jwt.InvalidTokenError):
@@ -67,7 +70,8 @@ def read_token(token: str, *, key: str, audience: str = _AUDIENCE) -> TokenClaim
     """Decode and verify a token; raises ``jwt.PyJWTError`` when it is invalid, expired or meant for
     another ``audience`` (a bearer token is no stream ticket, and a ticket no bearer token), and
     ``RetiredKey`` when it names no key or another key than ``key``."""
-    if jwt.get_unverified_header(token).get("kid") != key_id(key):
+    kid = key_id(key)
+    if jwt.get_unverified_header(token).get("kid") != kid:
         raise RetiredKey("the token was signed with a retired or unknown key")
     data = jwt.decode(token, key, algorithms=[_ALGORITHM], audience=audience, options={"require": ["exp", "sub"]})
     return TokenClaims(
@@ -76,4 +80,5 @@ def read_token(token: str, *, key: str, audience: str = _AUDIENCE) -> TokenClaim
         issued_at=datetime.fromtimestamp(data.get("iat", 0), UTC),
         expires_at=datetime.fromtimestamp(data["exp"], UTC),
         token_id=data.get("jti", ""),
+        key_id=kid,
     )
