@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 
 from geo.bbox import parse_bbox
 from geo.errors import GeoInputError
-from service.auth.deps import optional_user
 from service.auth.models import User
 from service.common.links import HostNotAllowed, public_base
 from service.common.params import MAX_OFFSET
@@ -30,6 +29,7 @@ from service.deps import ClockDep, ReadSession, SettingsDep
 from service.grids.history import features_at
 from service.grids.models import GridLayer
 from service.ogc.providers import PROVIDERS, Provider
+from service.requests import access
 
 router = APIRouter(prefix="/ogc", tags=["ogc-api-features"])
 
@@ -126,7 +126,9 @@ def _extent(session, provider: Provider, viewer: User | None, settings: Settings
     return extent
 
 
-def _collection(session, request: Request, provider: Provider, settings: Settings, now: datetime) -> dict[str, Any]:
+def _collection(
+    session, request: Request, provider: Provider, settings: Settings, now: datetime, viewer: User | None
+) -> dict[str, Any]:
     base = _base(request, settings)
     return {
         "id": provider.id,
@@ -136,7 +138,7 @@ def _collection(session, request: Request, provider: Provider, settings: Setting
         "itemType": "feature",
         "crs": [CRS84],
         "storageCrs": CRS84,
-        "extent": _extent(session, provider, _caller(request, session, settings), settings, now),
+        "extent": _extent(session, provider, viewer, settings, now),
         "links": [
             {"href": f"{base}/collections/{provider.id}", "rel": "self", "type": JSON, "title": provider.title},
             {
@@ -153,11 +155,11 @@ def _collection(session, request: Request, provider: Provider, settings: Setting
 def collections(request: Request, session: ReadSession, settings: SettingsDep, clock: ClockDep) -> JSONResponse:
     _check_f(request)
     base = _base(request, settings)
-    now = clock()
+    now, viewer = clock(), access.signed_in_caller(request, session, settings)
     return _json(
         {
             "links": [{"href": f"{base}/collections", "rel": "self", "type": JSON, "title": "collections"}],
-            "collections": [_collection(session, request, p, settings, now) for p in PROVIDERS.values()],
+            "collections": [_collection(session, request, p, settings, now, viewer) for p in PROVIDERS.values()],
         }
     )
 
@@ -167,7 +169,8 @@ def collection(
     collection_id: str, request: Request, session: ReadSession, settings: SettingsDep, clock: ClockDep
 ) -> JSONResponse:
     _check_f(request)
-    return _json(_collection(session, request, _provider(collection_id), settings, clock()))
+    viewer = access.signed_in_caller(request, session, settings)
+    return _json(_collection(session, request, _provider(collection_id), settings, clock(), viewer))
 
 
 def _datetime(value: str | None) -> tuple[datetime | None, datetime | None] | None:
@@ -200,18 +203,6 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return int(raw)
 
 
-def _caller(request: Request, session, settings) -> User | None:
-    """The signed-in caller, or None (no token, or one that is not valid: GIS clients sending a
-    stale token get the public answer rather than an error)."""
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
-        return None
-    try:
-        return optional_user(header[7:].strip(), session, settings)
-    except Exception:
-        return None
-
-
 @router.get("/collections/{collection_id}/items", summary="Features of a collection (GeoJSON)")
 def items(
     collection_id: str, request: Request, session: ReadSession, settings: SettingsDep, clock: ClockDep
@@ -235,7 +226,7 @@ def items(
         except GeoInputError as exc:
             raise OgcError(400, "InvalidParameterValue", str(exc)) from None
     when = _datetime(params.get("datetime"))
-    viewer = _caller(request, session, settings)
+    viewer = access.signed_in_caller(request, session, settings)
 
     if provider.id == "grids" and when is not None:  # the version valid at that instant
         at = when[1] or when[0] or datetime.now(UTC)
@@ -319,7 +310,7 @@ def item(
     _check_f(request, ("json", "geojson"))
     if not feature_id.isdigit() or not 1 <= int(feature_id) <= 2**31 - 1:
         raise OgcError(404, "NotFound", f"no feature {feature_id!r} in {collection_id}")
-    viewer = _caller(request, session, settings)
+    viewer = access.signed_in_caller(request, session, settings)
     query = provider.query(session, viewer, settings, clock())
     row = session.scalar(query.where(provider.id_column() == int(feature_id)))
     if row is None:

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from geo.coords import CoordType
 from service.audit.service import audit
-from service.auth.deps import AdminUser, optional_user
+from service.auth.deps import AdminUser
 from service.auth.models import User
 from service.buildings.models import Building
 from service.common.links import HostNotAllowed, public_base
@@ -142,18 +142,6 @@ def _agency(session: Session, req: ServiceRequest) -> str | None:
     return f"{grid.name_zh} ({req.level.value})" if grid else f"unassigned ({req.level.value})"
 
 
-def _caller(request: Request, session: Session, settings: Settings) -> User | None:
-    """The signed-in caller, or None (no token, or one that is not valid: a civic app sending a
-    stale token gets the public answer rather than an error, as in the OGC API)."""
-    header = request.headers.get("authorization", "")
-    if not header.lower().startswith("bearer "):
-        return None
-    try:
-        return optional_user(header[7:].strip(), session, settings)
-    except Exception:
-        return None
-
-
 def _readable(session: Session, caller: User | None, settings: Settings, now: datetime) -> Select:
     """Every read of requests starts here: what the caller may read (access.readable)."""
     return select(ServiceRequest).where(access.readable(session, caller, settings, now))
@@ -215,7 +203,7 @@ def get_requests(
     jurisdiction_id: str | None = None,
 ) -> Response:
     fmt = _fmt(fmt)
-    caller = _caller(request, session, settings)
+    caller = access.signed_in_caller(request, session, settings)
     now = clock()
     query = _readable(session, caller, settings, now)
     if service_request_id:
@@ -260,7 +248,7 @@ def get_request(
     fmt = _fmt(fmt)
     if not service_request_id.isdigit() or not 1 <= int(service_request_id) <= 2**31 - 1:
         raise Open311Error(404, f"no service request {service_request_id!r}", fmt)
-    caller = _caller(request, session, settings)
+    caller = access.signed_in_caller(request, session, settings)
     query = _readable(session, caller, settings, clock())
     req = session.scalar(query.where(ServiceRequest.id == int(service_request_id)))
     if req is None:
@@ -275,7 +263,7 @@ def get_token(
     """The id behind a token, for a request the caller may read (else the same 404 as an unknown one)."""
     fmt = _fmt(fmt)
     guard_code_lookup(request, settings)  # tokens are tracking codes: guessing is limited per IP (429)
-    query = _readable(session, _caller(request, session, settings), settings, clock())
+    query = _readable(session, access.signed_in_caller(request, session, settings), settings, clock())
     req = session.scalar(query.where(ServiceRequest.tracking_code == token.upper()[:16]))
     if req is None:
         record_code_miss(request, settings)

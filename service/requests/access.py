@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from fastapi import Request
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
+from service.auth.deps import optional_user
 from service.auth.models import Role, User
 from service.config import Settings
 from service.grids.models import GridWorker
@@ -67,6 +69,19 @@ def is_public(session: Session, req_id: int, settings: Settings, now: datetime) 
     """Whether request ``req_id`` passes ``publicly_visible`` now (one query, the same rule)."""
     query = select(ServiceRequest.id).where(ServiceRequest.id == req_id, publicly_visible(settings, now))
     return session.scalar(query) is not None
+
+
+def signed_in_caller(request: Request, session: Session, settings: Settings) -> User | None:
+    """The caller of a channel open to everyone (OGC API, Open311): its account when it sends a
+    valid bearer token, else None. A missing, stale or invalid token gets the public answer rather
+    than a 401, so GIS and civic clients that send an old token keep working."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    try:
+        return optional_user(header[7:].strip(), session, settings)
+    except Exception:
+        return None
 
 
 def readable(session: Session, user: User | None, settings: Settings, now: datetime) -> ColumnElement[bool]:
