@@ -106,6 +106,8 @@ def create_app(
         lifespan=lifespan,
         swagger_ui_oauth2_redirect_url="/docs/oauth2-redirect",
     )
+    if settings.json_logs:  # first: opening the database may already log (a file's mode tightened)
+        configure_logging(settings.log_level)
     app.state.settings = settings
     app.state.db = database or Database.from_settings(settings)
     app.state.clock = clock or _utcnow
@@ -114,8 +116,6 @@ def create_app(
     problems.install(app)
     app.state.metrics = Metrics(app.state.db, app.state.events)
     ops.install(app, settings)
-    if settings.json_logs:
-        configure_logging(settings.log_level)
 
     for router in (
         auth_router,

@@ -46,10 +46,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr for our loggers and uvicorn's; idempotent."""
+    """JSON lines on stderr for our loggers (``neighborgrid.*`` and modules' ``service.*``) and
+    uvicorn's; idempotent."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    for name in ("neighborgrid", "uvicorn", "uvicorn.error"):
+    for name in ("neighborgrid", "service", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.setLevel(level)
