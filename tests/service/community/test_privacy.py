@@ -186,27 +186,42 @@ def test_no_endpoint_leaks_a_key_household_to_anyone_not_allowed(api, backend, d
 
 
 def test_the_event_stream_never_names_a_household(api, backend, demo, secret_household):
-    """The stream is open to every staff role (planners too): a visit announces only its grid, and
-    the request it raised carries nothing of the household."""
+    """A visit announces only its grid, and only to those who see the grid's key households (the
+    dispatcher, the grid's worker; not planners, who see the request it raised but no household);
+    the request carries nothing of the household."""
     hh, secrets, _building_id, tag = secret_household
-    token = backend.token("planner")
-    reader = SseReader(backend.base_url, "/api/v1/events", headers={"Authorization": f"Bearer {token}"})
+    readers = {
+        who: SseReader(backend.base_url, "/api/v1/events", headers={"Authorization": f"Bearer {backend.token(who)}"})
+        for who in ("dispatcher", "gridworker1", "planner")
+    }
+    seen: dict[str, list] = {who: [] for who in readers}
     try:
         visit = visit_with_need(api, hh, tag)
         request_id = visit["needs"][0]["request_id"]
-        seen = []
-        created = reader.wait_for(
-            lambda e: seen.append(e) or (e.event == "request.created" and e.data["id"] == request_id)
+        for who in ("dispatcher", "gridworker1"):
+            created = readers[who].wait_for(
+                lambda e, who=who: seen[who].append(e) or (e.event == "request.created" and e.data["id"] == request_id)
+            )
+            visited = readers[who].wait_for(
+                lambda e, who=who: seen[who].append(e) or e.event == "key_household.visited"
+            )
+            assert set(visited.data) == {"grid_id"} and visited.data["grid_id"] == demo.worker1_grid
+        readers["planner"].wait_for(
+            lambda e: seen["planner"].append(e) or (e.event == "request.created" and e.data["id"] == request_id)
         )
-        visited = reader.wait_for(lambda e: seen.append(e) or e.event == "key_household.visited")
+        with backend.client() as anon:  # a later event: whatever the planner got of the visit came before it
+            body = {"category": "noise", "description": f"after {tag}", "lon": 117.7552, "lat": 24.6221}
+            later = anon.post("/api/v1/requests", json=body).json()["id"]
+        readers["planner"].wait_for(lambda e: seen["planner"].append(e) or e.data.get("id") == later)
     finally:
-        reader.close()
-    assert set(visited.data) == {"grid_id"} and visited.data["grid_id"] == demo.worker1_grid
+        for reader in readers.values():
+            reader.close()
+    assert not [e for e in seen["planner"] if e.event.startswith("key_household.")]
     assert created.data["lon"], created.data["lat"]
-    text = str([e.data for e in seen])
+    text = str([e.data for events in seen.values() for e in events])
     for word in [*secrets.values(), f"visit-secret-{tag}", "key_household", str(hh["id"])]:
         if word == str(hh["id"]):
-            assert not any(e.data.get("household_id") for e in seen)
+            assert not any(e.data.get("household_id") for events in seen.values() for e in events)
             continue
         assert word not in str(created.data), word
         assert word not in text.replace("key_household.visited", ""), word
