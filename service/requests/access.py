@@ -18,13 +18,9 @@ from service.auth.deps import optional_user
 from service.auth.models import Role, User
 from service.config import Settings
 from service.grids.models import GridWorker
-from service.requests.models import Channel, ServiceRequest, Status
+from service.requests.models import RESIDENT_CHANNELS, ServiceRequest, Status
 from service.requests.views import mask_text, sees_reporter
 from service.volunteers.models import Volunteer
-
-#: Channels a resident reports through by themselves. Phone and walk-in requests are typed in by
-#: staff and patrol ones come from grid workers' rounds and key-household visits: never public.
-PUBLIC_CHANNELS = frozenset({Channel.WEB, Channel.WECHAT, Channel.MINI_PROGRAM, Channel.OPEN311})
 
 
 def grid_worker_of(session: Session, user: User) -> GridWorker | None:
@@ -59,7 +55,7 @@ def publicly_visible(settings: Settings, now: datetime) -> ColumnElement[bool]:
     ``public_feed_days``."""
     return and_(
         ServiceRequest.public.is_(True),
-        ServiceRequest.channel.in_(PUBLIC_CHANNELS),
+        ServiceRequest.channel.in_(RESIDENT_CHANNELS),
         ServiceRequest.status != Status.REJECTED,
         ServiceRequest.reported_at >= now - timedelta(days=settings.public_feed_days),
     )

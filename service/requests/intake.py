@@ -26,6 +26,8 @@ from service.grids.service import locate_point
 from service.requests import sla
 from service.requests.assignment import find_duplicates, nearest_volunteers, on_duty_worker
 from service.requests.models import (
+    RESIDENT_CHANNELS,
+    STAFF_CHANNELS,
     Channel,
     DuplicateSuggestion,
     RequestCategory,
@@ -44,8 +46,6 @@ PHONE_RE = re.compile(r"^\+?[0-9][0-9 \-]{4,19}$")
 
 #: Channels anyone may report through; the others (phone, walk-in, patrol) are staff entering a
 #: case, and ``open311`` is set by the Open311 endpoint only.
-PUBLIC_CHANNELS = frozenset({Channel.WEB, Channel.WECHAT, Channel.MINI_PROGRAM})
-STAFF_CHANNELS = frozenset({Channel.PHONE, Channel.WALK_IN, Channel.PATROL})
 #: Who may enter a case for a staff channel: those who take calls, visits and patrol.
 CHANNEL_STAFF = frozenset({Role.DISPATCHER, Role.GRID_WORKER, Role.ADMIN})
 
@@ -115,7 +115,7 @@ def check_channel(channel: Channel, user: User | None) -> None:
     """Anyone reports through the public channels; phone, walk-in and patrol need a dispatcher,
     grid worker or admin (403 naming ``channel``); ``open311`` is the Open311 endpoint's own."""
     channel = Channel(channel)
-    if channel in PUBLIC_CHANNELS:
+    if channel in RESIDENT_CHANNELS and channel is not Channel.OPEN311:
         return
     if channel in STAFF_CHANNELS and user is not None and user.role in CHANNEL_STAFF:
         return

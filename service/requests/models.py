@@ -30,6 +30,13 @@ class Channel(StrEnum):
     OPEN311 = "open311"
 
 
+#: Channels through which residents report for themselves: anyone may use them (``open311`` only
+#: through the Open311 endpoint), and only their cases can be published on the public feeds.
+RESIDENT_CHANNELS = frozenset({Channel.WEB, Channel.WECHAT, Channel.MINI_PROGRAM, Channel.OPEN311})
+#: Channels where staff enter a case for someone (a call, a visit, a patrol): staff only, never public.
+STAFF_CHANNELS = frozenset({Channel.PHONE, Channel.WALK_IN, Channel.PATROL})
+
+
 class Status(StrEnum):
     """The closed loop: reported → accepted → dispatched → on_site → resolved → verified →
     evaluated → closed, with the side paths rejected, merged and reopened."""
