@@ -8,7 +8,7 @@ across worker processes), and signed for its own audience, so no other endpoint 
 
 The stream holds no database session: the account is checked in a short session when it opens and
 every ``events_recheck_seconds`` after (disabled, signed out everywhere, role changed, token signed
-out: the stream ends), and events are read and filtered per watcher in short sessions
+out, signing key rotated: the stream ends), and events are read and filtered per watcher in short sessions
 (service/events/watchers.py). Streams are capped per account and per process (429 + Retry-After).
 """
 
@@ -29,6 +29,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from service.auth.deps import oauth2_scheme, optional_user, require_roles
+from service.auth.keys import key_id
 from service.auth.models import RevokedToken, User
 from service.auth.security import issue_token, read_token
 from service.auth.service import get_user
@@ -89,7 +90,9 @@ def _bearer_watcher(db: Database, settings: Settings, token: str) -> Watcher:
             raise Problem(403, f"role {user.role.value!r} may not watch the event stream")
         claims = user.token_claims  # type: ignore[attr-defined]
         try:
-            return watcher_for(session, user, issued_at=claims.issued_at, token_id=claims.token_id)
+            return watcher_for(
+                session, user, issued_at=claims.issued_at, token_id=claims.token_id, key_id=claims.key_id
+            )
         except StreamEnded as exc:
             raise Problem(401, str(exc), headers=_CHALLENGE) from None
 
@@ -102,7 +105,7 @@ def _ticket_watcher(db: Database, ticket: str, claims) -> Watcher:
         if user is not None and user.is_active and user.role not in STREAM_ROLES:
             raise Problem(403, f"role {user.role.value!r} may not watch the event stream")
         try:
-            watcher = watcher_for(session, user, issued_at=claims.issued_at, token_id=None)
+            watcher = watcher_for(session, user, issued_at=claims.issued_at, token_id=None, key_id=claims.key_id)
         except StreamEnded as exc:
             raise Problem(401, f"ticket refused: {exc}", field="ticket") from None
         # Signed-out tokens and used tickets share the table; expired rows of either are no longer needed.
@@ -176,9 +179,10 @@ def _read(db: Database, hub: EventHub, watcher: Watcher, last: int) -> tuple[lis
         return visible_events(session, watcher, batch), batch[-1].id
 
 
-def _recheck(db: Database, watcher: Watcher) -> Watcher:
+def _recheck(db: Database, settings: Settings, watcher: Watcher) -> Watcher:
+    current = key_id(settings.signing_key)  # re-reads the key file when it changed
     with db.reader() as session:
-        return recheck(session, watcher)
+        return recheck(session, watcher, current_key_id=current)
 
 
 @router.get(
@@ -212,7 +216,7 @@ async def events(
             while True:
                 if time.monotonic() >= next_check:
                     try:
-                        watcher = await hub.run(_recheck, db, watcher)
+                        watcher = await hub.run(_recheck, db, settings, watcher)
                     except StreamEnded as exc:
                         yield f"event: stream.closed\ndata: {json.dumps({'reason': str(exc)})}\n\n"
                         return

@@ -52,11 +52,15 @@ class Watcher:
     issued_at: datetime
     #: The bearer token's id, re-checked against sign-outs; None for a (single-use) ticket.
     token_id: str | None
+    #: The id of the key that signed the credential: a rotation (``neighborgrid rotate-secret``) ends the stream.
+    key_id: str
     requests: ColumnElement[bool]
     households: ColumnElement[bool]
 
 
-def watcher_for(session: Session, user: User | None, *, issued_at: datetime, token_id: str | None) -> Watcher:
+def watcher_for(
+    session: Session, user: User | None, *, issued_at: datetime, token_id: str | None, key_id: str
+) -> Watcher:
     """Check that ``user`` may watch now (raises StreamEnded, else) and take their visibility rules."""
     if user is None or not user.is_active:
         raise StreamEnded("account is unknown or disabled")
@@ -73,15 +77,22 @@ def watcher_for(session: Session, user: User | None, *, issued_at: datetime, tok
         role=user.role,
         issued_at=issued_at,
         token_id=token_id,
+        key_id=key_id,
         requests=request_access.visible(session, user),
         households=households,
     )
 
 
-def recheck(session: Session, watcher: Watcher) -> Watcher:
-    """The same checks as at the start, on the account as it is now (raises StreamEnded)."""
+def recheck(session: Session, watcher: Watcher, *, current_key_id: str) -> Watcher:
+    """The same checks as at the start, on the account and signing key as they are now (raises StreamEnded)."""
+    if watcher.key_id != current_key_id:
+        raise StreamEnded("the signing key was rotated; sign in again")
     return watcher_for(
-        session, session.get(User, watcher.user_id), issued_at=watcher.issued_at, token_id=watcher.token_id
+        session,
+        session.get(User, watcher.user_id),
+        issued_at=watcher.issued_at,
+        token_id=watcher.token_id,
+        key_id=watcher.key_id,
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 from shapely.geometry import shape
 from sqlalchemy import select
 
+from service.auth.keys import secret_file
 from service.auth.models import User
 from service.grids.models import GridWorker
 from tests.reliability.harness import another_app
@@ -157,6 +158,23 @@ def test_an_open_stream_ends_when_its_account_may_no_longer_watch(secured, how):
             assert r.status_code == 200, r.text
         else:
             assert c.post(f"/api/v1/auth/{how}", headers=_bearer(token)).status_code == 204
+        for r in streams:
+            assert _seconds_until_the_stream_ends(r, limit=every + 4) < every + 4
+
+
+def test_an_open_stream_ends_when_the_signing_key_is_rotated(secured, tmp_path):
+    every = 1.0
+    key_file = tmp_path / "neighborgrid-secret"
+    with ExitStack() as stack:
+        app = another_app(stack, secured, events_recheck_seconds=every, secret_key=None, secret_file=key_file)
+        c = stack.enter_context(httpx.Client(base_url=app.base_url, timeout=httpx.Timeout(10, read=10)))
+        token = _token(c, "dispatcher")
+        streams = [
+            stack.enter_context(c.stream("GET", EVENTS, headers=_bearer(token))),
+            stack.enter_context(c.stream("GET", EVENTS, params={"ticket": _ticket(c, token)})),
+        ]
+        assert all(r.status_code == 200 for r in streams)
+        secret_file(key_file).rotate()  # what ``neighborgrid rotate-secret`` does
         for r in streams:
             assert _seconds_until_the_stream_ends(r, limit=every + 4) < every + 4
 
