@@ -16,9 +16,13 @@ COPY map_ui map_ui
 COPY fixtures fixtures
 COPY --from=assets /src/map_ui/node_modules map_ui/node_modules
 RUN pip install --no-cache-dir . && python -m map_ui.vendor && rm -rf map_ui/node_modules
+# The signing key file and photos live on a volume the unprivileged user owns (not in /app).
+RUN mkdir -p /var/lib/neighborgrid && chown nobody:nogroup /var/lib/neighborgrid && chmod 0700 /var/lib/neighborgrid
 ENV NEIGHBORGRID_HOST=0.0.0.0 \
     NEIGHBORGRID_PORT=8000 \
-    NEIGHBORGRID_DEMO_DIR=/app/fixtures/demo
+    NEIGHBORGRID_DEMO_DIR=/app/fixtures/demo \
+    NEIGHBORGRID_SECRET_FILE=/var/lib/neighborgrid/secret \
+    NEIGHBORGRID_MEDIA_DIR=/var/lib/neighborgrid/media
 EXPOSE 8000
 USER nobody
 CMD ["sh", "-c", "neighborgrid db upgrade && neighborgrid serve --workers 2"]

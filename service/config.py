@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.auth.keys import secret_file
@@ -15,12 +15,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Unit-grid codes exist in several national layouts: 14 or 15 digits (6-digit county code,
 #: 3-digit street/town, 3-digit community, 2- or 3-digit grid serial) and 20 digits (CJ/T 349).
 DEFAULT_GRID_CODE_PATTERN = r"^(\d{14}|\d{15}|\d{20})$"
+#: A signing key set by the operator must be at least this long (HS256 wants 256 bits of key).
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
     """Everything an operator may set. Defaults serve the embedded demo on one machine."""
 
-    model_config = SettingsConfigDict(env_prefix="NEIGHBORGRID_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting (a short key, a URL with a password) is not echoed.
+    model_config = SettingsConfigDict(
+        env_prefix="NEIGHBORGRID_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "sqlite:///./neighborgrid.db"
     spatialite_library_path: str = "mod_spatialite"
@@ -156,6 +161,21 @@ class Settings(BaseSettings):
 
     demo_dir: Path = PROJECT_ROOT / "fixtures" / "demo"
     demo_password: str = "demo-password"
+
+    @field_validator("secret_key")
+    @classmethod
+    def _strong_key(cls, value: str | None) -> str | None:
+        """An empty key means "generate one"; a short one (a placeholder such as ``change-me``) is
+        refused at start-up rather than signing tokens anyone can forge."""
+        if not value:
+            return None
+        if len(value) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"NEIGHBORGRID_SECRET_KEY is too short ({len(value)} characters): use at least "
+                f"{MIN_SECRET_KEY_LENGTH} random characters, e.g. python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))', or leave it unset to have one generated"
+            )
+        return value
 
     @property
     def signing_key(self) -> str:
