@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.reliability.harness import BACKENDS, TEMPLATES, DemoTemplates, served_clone
+from tests.security.endpoints import Ctx
 from tests.support.backends import Backend
 
 
@@ -23,3 +24,11 @@ def secured(request, templates, tmp_path_factory) -> Iterator[Backend]:
     tmp = tmp_path_factory.mktemp(f"secured-{request.param}")
     with served_clone(request.param, tmp) as b:
         yield b
+
+
+@pytest.fixture(scope="module")
+def ctx(secured) -> Iterator[Ctx]:
+    """Signed-in clients of every demo role on the ``secured`` copy, and its subject cases."""
+    c = Ctx(secured)
+    yield c
+    c.close()

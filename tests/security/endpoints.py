@@ -116,8 +116,9 @@ def app_routes(app) -> list[str]:
 # -- the world the calls act in ------------------------------------------------------------------------
 
 
-def _unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+def unique(text: str, sep: str = " ") -> str:
+    """``text`` with a random suffix, so a test finds its own rows in a shared database."""
+    return f"{text}{sep}{uuid.uuid4().hex[:8]}"
 
 
 def _m2(geom) -> float:
@@ -188,7 +189,7 @@ class Ctx:
     @cached_property
     def throwaway_user(self) -> int:
         """An account the admin calls change and sign out (not a demo account the matrix needs)."""
-        name = _unique("temp")
+        name = unique("temp", "_")
         made = self.ok(
             "admin", "POST", "/api/v1/users", json={"username": name, "password": "pw-" + name, "role": "resident"}
         )
@@ -266,7 +267,7 @@ class Ctx:
         lon, lat = self.point
         body = {
             "category": "noise",
-            "description": _unique("matrix case"),
+            "description": unique("matrix case", "_"),
             "lon": lon,
             "lat": lat,
             "channel": "web",
@@ -400,29 +401,29 @@ class Ctx:
 
     def station_body(self) -> dict:
         lon, lat = self.point
-        return {"type": self.station_type, "name_zh": _unique("矩阵站"), "lon": lon, "lat": lat}
+        return {"type": self.station_type, "name_zh": unique("矩阵站", "_"), "lon": lon, "lat": lat}
 
     # -- community life -----------------------------------------------------------------------------
 
     @cached_property
     def team(self) -> int:
-        body = {"name_zh": _unique("矩阵队"), "kind": "mediation", "community_id": self.worker_community}
+        body = {"name_zh": unique("矩阵队", "_"), "kind": "mediation", "community_id": self.worker_community}
         return self.ok("admin", "POST", "/api/v1/teams", json=body)["id"]
 
     @cached_property
     def registration(self) -> dict:
-        body = {"name_zh": _unique("党员"), "community_id": self.worker_community, "phone": "13900001111"}
+        body = {"name_zh": unique("党员", "_"), "community_id": self.worker_community, "phone": "13900001111"}
         return self.ok("admin", "POST", "/api/v1/party-registrations", json=body)
 
     @cached_property
     def catalogue_item(self) -> int:
-        body = {"name_zh": _unique("理发"), "price": 1}
+        body = {"name_zh": unique("理发", "_"), "price": 1}
         return self.ok("admin", "POST", "/api/v1/points/catalogue", json=body)["id"]
 
     def community_event(self) -> int:
         starts = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
         body = {
-            "title_zh": _unique("活动"),
+            "title_zh": unique("活动", "_"),
             "starts_at": starts,
             "hours": 1.0,
             "community_id": self.worker_community,
@@ -442,7 +443,7 @@ class Ctx:
     def wish(self, status: str = "open") -> int:
         """A wish posted by resident1 in gridworker1's grid, taken to ``status`` by volunteer1."""
         lon, lat = self.point
-        body = {"category": "repair", "title": _unique("修门"), "lon": lon, "lat": lat, "hours": 1.0}
+        body = {"category": "repair", "title": unique("修门", "_"), "lon": lon, "lat": lat, "hours": 1.0}
         wid = self.ok("resident", "POST", "/api/v1/wishes", json=body)["id"]
         steps = {"open": [], "claimed": ["claim"], "fulfilled": ["claim", "fulfil"]}[status]
         for step in steps:
@@ -464,7 +465,7 @@ class Ctx:
 
     def household_body(self) -> dict:
         building, _ = self.worker_building
-        return {"building_id": building, "head_name": _unique("户主"), "kinds": ["other"],
+        return {"building_id": building, "head_name": unique("户主", "_"), "kinds": ["other"],
                 "caretaker_volunteer_id": self.volunteer.id}  # fmt: skip
 
     def follow_up(self) -> int:
@@ -480,7 +481,7 @@ class Ctx:
 
     @cached_property
     def api_key(self) -> str:
-        return self.ok("admin", "POST", "/api/v1/api-clients", json={"name": _unique("app")})["api_key"]
+        return self.ok("admin", "POST", "/api/v1/api-clients", json={"name": unique("app", "_")})["api_key"]
 
     def open311_form(self) -> dict:
         lon, lat = self.point
@@ -489,7 +490,7 @@ class Ctx:
             "service_code": "noise",
             "lat": str(lat),
             "long": str(lon),
-            "description": _unique("open311"),
+            "description": unique("open311", "_"),
         }
 
 
@@ -716,7 +717,7 @@ def _station_delete(c: Ctx, who: str | None) -> Call:
 
 
 def _api_client_delete(c: Ctx, who: str | None) -> Call:
-    cid = c.ok("admin", "POST", "/api/v1/api-clients", json={"name": _unique("app")})["id"]
+    cid = c.ok("admin", "POST", "/api/v1/api-clients", json={"name": unique("app", "_")})["id"]
     return Call("DELETE", f"/api/v1/api-clients/{cid}")
 
 
@@ -770,7 +771,7 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
     "POST /api/v1/auth/logout-all": _sign_out("/api/v1/auth/logout-all", everywhere=True),
     "GET /api/v1/users": _get("/api/v1/users"),
     "POST /api/v1/users": lambda c, who: Call(
-        "POST", "/api/v1/users", json={"username": _unique("new"), "password": "long-enough-pw", "role": "resident"}
+        "POST", "/api/v1/users", json={"username": unique("new", "_"), "password": "long-enough-pw", "role": "resident"}
     ),
     "PATCH /api/v1/users/{user_id}": lambda c, who: Call(
         "PATCH", f"/api/v1/users/{c.throwaway_user}", json={"display_name": "改名"}
@@ -779,7 +780,7 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
         "POST", f"/api/v1/users/{c.throwaway_user}/revoke-tokens"
     ),
     "GET /api/v1/audit": _get("/api/v1/audit", limit=5),
-    "POST /api/v1/api-clients": lambda c, who: Call("POST", "/api/v1/api-clients", json={"name": _unique("app")}),
+    "POST /api/v1/api-clients": lambda c, who: Call("POST", "/api/v1/api-clients", json={"name": unique("app", "_")}),
     "GET /api/v1/api-clients": _get("/api/v1/api-clients"),
     "DELETE /api/v1/api-clients/{client_id}": _api_client_delete,
     "GET /api/v1/areas": _get("/api/v1/areas"),
@@ -847,7 +848,7 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
     "POST /api/v1/requests": lambda c, who: Call(
         "POST",
         "/api/v1/requests",
-        json={"category": "noise", "description": _unique("matrix"), "lon": c.point[0], "lat": c.point[1]},
+        json={"category": "noise", "description": unique("matrix", "_"), "lon": c.point[0], "lat": c.point[1]},
     ),
     "GET /api/v1/requests": _get("/api/v1/requests", limit=5),
     "GET /api/v1/requests/{request_id}": lambda c, who: Call("GET", f"/api/v1/requests/{c.subject['id']}"),
@@ -875,7 +876,9 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
     "GET /api/v1/teams": _get("/api/v1/teams"),
     "GET /api/v1/teams/{team_id}": lambda c, who: Call("GET", f"/api/v1/teams/{c.team}"),
     "POST /api/v1/teams": lambda c, who: Call(
-        "POST", "/api/v1/teams", json={"name_zh": _unique("队"), "kind": "legal", "community_id": c.worker_community}
+        "POST",
+        "/api/v1/teams",
+        json={"name_zh": unique("队", "_"), "kind": "legal", "community_id": c.worker_community},
     ),
     "PUT /api/v1/teams/{team_id}/members": lambda c, who: Call(
         "PUT", f"/api/v1/teams/{c.team}/members", json={"volunteer_id": c.volunteer.id}
@@ -883,7 +886,7 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
     "DELETE /api/v1/teams/{team_id}/members/{volunteer_id}": _team_member_delete,
     "GET /api/v1/party-registrations": _get("/api/v1/party-registrations"),
     "POST /api/v1/party-registrations": lambda c, who: Call(
-        "POST", "/api/v1/party-registrations", json={"name_zh": _unique("党员"), "community_id": c.worker_community}
+        "POST", "/api/v1/party-registrations", json={"name_zh": unique("党员", "_"), "community_id": c.worker_community}
     ),
     "POST /api/v1/party-registrations/{registration_id}/duties": lambda c, who: Call(
         "POST",
@@ -895,7 +898,7 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
         "GET", f"/api/v1/points/volunteers/{c.volunteer.id}"
     ),
     "POST /api/v1/points/catalogue": lambda c, who: Call(
-        "POST", "/api/v1/points/catalogue", json={"name_zh": _unique("服务"), "price": 5}
+        "POST", "/api/v1/points/catalogue", json={"name_zh": unique("服务", "_"), "price": 5}
     ),
     "PATCH /api/v1/points/catalogue/{item_id}": lambda c, who: Call(
         "PATCH", f"/api/v1/points/catalogue/{c.catalogue_item}", json={"provider_zh": "社区"}
@@ -919,7 +922,7 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
         "POST",
         "/api/v1/community-events",
         json={
-            "title_zh": _unique("活动"),
+            "title_zh": unique("活动", "_"),
             "starts_at": datetime.now(UTC).isoformat(),
             "hours": 1.0,
             "community_id": c.worker_community,
@@ -928,7 +931,7 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
     "POST /api/v1/wishes": lambda c, who: Call(
         "POST",
         "/api/v1/wishes",
-        json={"category": "repair", "title": _unique("愿望"), "lon": c.point[0], "lat": c.point[1]},
+        json={"category": "repair", "title": unique("愿望", "_"), "lon": c.point[0], "lat": c.point[1]},
     ),
     "GET /api/v1/wishes": _get("/api/v1/wishes", limit=5),
     "GET /api/v1/wishes/nearby": lambda c, who: Call(

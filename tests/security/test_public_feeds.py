@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import uuid
 from contextlib import ExitStack
 from datetime import timedelta
 from xml.etree import ElementTree as ET
@@ -26,21 +25,10 @@ from sqlalchemy import update
 
 from service.requests.models import ServiceRequest
 from tests.reliability.harness import another_app
-from tests.security.endpoints import Ctx
+from tests.security.endpoints import Ctx, unique
 
 NEVER = 2**31 - 1  # an id no request will reach in a test database
 NEVER_TOKEN = "ZZZZZZZZZZZZ"
-
-
-@pytest.fixture(scope="module")
-def ctx(secured):
-    c = Ctx(secured)
-    yield c
-    c.close()
-
-
-def _unique(text: str) -> str:
-    return f"{text} {uuid.uuid4().hex[:8]}"
 
 
 def publish(ctx: Ctx, category: str, description: str, *, public: bool = True, **extra) -> dict:
@@ -94,7 +82,7 @@ def _xml(http: httpx.Client, path: str, **params) -> list[ET.Element]:
 
 
 def test_a_key_households_need_raised_on_a_visit_is_never_public(ctx):
-    need = _unique("独居老人，腿脚不便，需要每周送药 13700002222")
+    need = unique("独居老人，腿脚不便，需要每周送药 13700002222")
     visit = ctx.ok(
         "grid_worker",
         "POST",
@@ -116,16 +104,16 @@ def test_staff_intake_and_unpublished_requests_are_never_public(ctx):
         "dispatcher",
         "POST",
         "/api/v1/requests",
-        json={"category": "pipe_leak", "description": _unique("caller's leak"), "lon": lon, "lat": lat,
+        json={"category": "pipe_leak", "description": unique("caller's leak"), "lon": lon, "lat": lat,
               "channel": "phone", "public": True},
     )  # fmt: skip
     assert_never_public(ctx, typed_in["id"], typed_in["tracking_code"])
-    private = publish(ctx, "pipe_leak", _unique("漏水，不要公开"), public=False)
+    private = publish(ctx, "pipe_leak", unique("漏水，不要公开"), public=False)
     assert_never_public(ctx, private["id"], private["tracking_code"])
 
 
 def test_a_published_request_shows_masked_text_only_where_its_category_allows(ctx):
-    text = _unique("3号楼水管漏水，找欧阳春花 13912345678，身份证 350625199001011234")
+    text = unique("3号楼水管漏水，找欧阳春花 13912345678，身份证 350625199001011234")
     leak = publish(ctx, "pipe_leak", text, reporter_name="欧阳春花", reporter_phone="13912345678")
     rid = str(leak["id"])
     assert rid in public_ids(ctx.http) and leak["id"] in ogc_ids(ctx.http)
@@ -142,7 +130,7 @@ def test_a_published_request_shows_masked_text_only_where_its_category_allows(ct
     assert "13912345678" not in (xml.findtext("request/description") or "")
     assert ctx.http.get(f"/open311/v2/tokens/{leak['tracking_code']}.json").json()[0]["service_request_id"] == rid
 
-    dispute = publish(ctx, "neighbour_dispute", _unique("楼上302天天吵架"))
+    dispute = publish(ctx, "neighbour_dispute", unique("楼上302天天吵架"))
     shown = ctx.http.get(f"/open311/v2/requests/{dispute['id']}.json").json()[0]
     assert shown["service_code"] == "neighbour_dispute" and not shown["description"]
     listed = {e.findtext("service_request_id"): e for e in _xml(ctx.http, "/open311/v2/requests.xml")}
@@ -152,10 +140,10 @@ def test_a_published_request_shows_masked_text_only_where_its_category_allows(ct
 def test_published_ids_older_than_the_window_answer_as_absent(ctx, secured):
     secured.clock.advance(timedelta(days=-(secured.settings.public_feed_days + 5)))
     try:
-        old = publish(ctx, "littering", _unique("old litter"))
+        old = publish(ctx, "littering", unique("old litter"))
     finally:
         secured.clock.reset()
-    recent = publish(ctx, "littering", _unique("new litter"))
+    recent = publish(ctx, "littering", unique("new litter"))
     assert str(recent["id"]) in public_ids(ctx.http)
     assert_never_public(ctx, old["id"], old["tracking_code"])
     assert public_ids(ctx.http, service_request_id=f"{old['id']},{recent['id']}") == {str(recent["id"])}
@@ -165,7 +153,7 @@ def test_published_ids_older_than_the_window_answer_as_absent(ctx, secured):
 
 
 def test_a_control_character_in_a_stored_description_leaves_xml_well_formed(ctx, secured):
-    case = publish(ctx, "sanitation", _unique("bad"))
+    case = publish(ctx, "sanitation", unique("bad"))
     # Stored as an old row would be (intake now refuses such characters).
     with secured.db.transaction() as s:
         s.execute(

@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 from shapely.geometry import shape
@@ -19,21 +17,10 @@ from sqlalchemy import select
 
 from service.auth.models import User
 from service.grids.models import GridWorker
-from tests.security.endpoints import Ctx
+from tests.security.endpoints import Ctx, unique
 
 OPEN = {"reported", "accepted", "dispatched", "on_site", "reopened"}
 NEVER = 2**31 - 1
-
-
-@pytest.fixture(scope="module")
-def ctx(secured):
-    c = Ctx(secured)
-    yield c
-    c.close()
-
-
-def _unique(text: str) -> str:
-    return f"{text} {uuid.uuid4().hex[:8]}"
 
 
 def other_grid_point(ctx: Ctx) -> tuple[float, float]:
@@ -50,7 +37,7 @@ def other_grid_point(ctx: Ctx) -> tuple[float, float]:
 
 
 def case_at(ctx: Ctx, point: tuple[float, float], *, who: str = "dispatcher", **extra) -> dict:
-    body = {"category": "pipe_leak", "description": _unique("scope case"), "lon": point[0], "lat": point[1]}
+    body = {"category": "pipe_leak", "description": unique("scope case"), "lon": point[0], "lat": point[1]}
     return ctx.ok(who, "POST", "/api/v1/requests", json=body | {"channel": "phone"} | extra)
 
 
@@ -113,7 +100,7 @@ def test_ogc_and_open311_show_each_role_its_rest_list_and_the_public_requests(ct
     ctx.act(sent["id"], "dispatch", department_id=_department_id(ctx))
     elsewhere = case_at(ctx, other_grid_point(ctx))
     lon, lat = ctx.point
-    published = {"category": "littering", "description": _unique("published"), "lon": lon, "lat": lat, "public": True}
+    published = {"category": "littering", "description": unique("published"), "lon": lon, "lat": lat, "public": True}
     ctx.ok(None, "POST", "/api/v1/requests", json=published)
 
     with ctx.b.client() as anon, httpx.Client(base_url=ctx.b.base_url, headers=ctx.auth(role), timeout=30) as me:
