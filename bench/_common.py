@@ -175,6 +175,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# -- reconciling what was sent with what was stored ---------------------------------------------------
+
+
+#: Load clients post anonymously from loopback: their Idempotency-Keys are scoped to that address.
+LOOPBACK_SCOPE = "ip:127.0.0.1"
+
+
+def stored_under_keys(conn, text_before: str, key_prefix: str, *, scope: str = LOOPBACK_SCOPE) -> tuple[list[str], int]:
+    """The client keys of the rows a run stored, one per row, and how many rows were not stored under
+    their own key. Each body's description is ``text_before`` + its Idempotency-Key, and the run's
+    keys start with ``key_prefix``; the database keeps only the caller-scoped hash of a key."""
+    from sqlalchemy import text
+
+    from service.requests.intake import scoped_idempotency_key
+
+    like = "".join("\\" + c if c in "%_\\" else c for c in text_before + key_prefix) + "%"
+    rows = conn.execute(
+        text("SELECT description, idempotency_key FROM requests WHERE description LIKE :p ESCAPE '\\'"),
+        {"p": like},
+    ).all()
+    keys = [d.removeprefix(text_before) for d, _ in rows]
+    unkeyed = sum(1 for k, (_, stored) in zip(keys, rows, strict=True) if stored != scoped_idempotency_key(scope, k))
+    return keys, unkeyed
+
+
 # -- a served app ----------------------------------------------------------------------------------------
 
 

@@ -24,7 +24,8 @@ What it measures
           with every new request open and the scheduler ticking over them.
     4. Reconciles with the database: rows stored under this run's keys against rows acknowledged
        (2xx); lost = acknowledged but not stored, unacknowledged = stored but the client saw an
-       error; duplicates = rows minus distinct keys.
+       error; duplicates = rows minus distinct keys; each row's stored key must be its own key's
+       hash scoped to the client's address (the service keeps no raw Idempotency-Key).
 
 Latency accounting
     The latency printed is **schedule-based**: from the request's *intended* send time to the end
@@ -69,7 +70,17 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from _common import ROOT, ServerProcess, fresh_database, machine, pct, points_in, table, township
+from _common import (
+    ROOT,
+    ServerProcess,
+    fresh_database,
+    machine,
+    pct,
+    points_in,
+    stored_under_keys,
+    table,
+    township,
+)
 from _common import serve as served
 from sqlalchemy import create_engine, text
 
@@ -350,30 +361,17 @@ def reconcile(url: str, run_id: str) -> dict:
         if not url.startswith("sqlite")
         else Database.from_settings(Settings(database_url=url)).engine
     )
-    like = f"bench-{run_id}-req-%"
+    key_prefix = f"bench-{run_id}-req-"
+    # descriptions hold the keys; the database only their hashes
+    like = f"benchmark {key_prefix}".replace("_", "\\_") + "%"
     try:
         with engine.connect() as conn:
-            keys = [
-                k
-                for (k,) in conn.execute(
-                    text("SELECT idempotency_key FROM requests WHERE idempotency_key LIKE :p"), {"p": like}
-                )
-            ]
-            dup_text = conn.execute(
-                text(
-                    "SELECT count(*) FROM (SELECT description FROM requests WHERE idempotency_key LIKE :p "
-                    "GROUP BY description HAVING count(*) > 1) d"
-                ),
-                {"p": like},
-            ).scalar_one()
+            keys, unkeyed = stored_under_keys(conn, "benchmark ", key_prefix)
+            mine = "FROM requests WHERE description LIKE :p ESCAPE '\\'"
             with_volunteer = conn.execute(
-                text("SELECT count(*) FROM requests WHERE idempotency_key LIKE :p AND volunteer_id IS NOT NULL"),
-                {"p": like},
+                text(f"SELECT count(*) {mine} AND volunteer_id IS NOT NULL"), {"p": like}
             ).scalar_one()
-            with_grid = conn.execute(
-                text("SELECT count(*) FROM requests WHERE idempotency_key LIKE :p AND grid_id IS NOT NULL"),
-                {"p": like},
-            ).scalar_one()
+            with_grid = conn.execute(text(f"SELECT count(*) {mine} AND grid_id IS NOT NULL"), {"p": like}).scalar_one()
             actions = dict(conn.execute(text("SELECT action, count(*) FROM request_events GROUP BY action")).all())
             outbox = conn.execute(
                 text("SELECT count(*) FROM outbox_events WHERE topic = 'request.created'")
@@ -383,7 +381,7 @@ def reconcile(url: str, run_id: str) -> dict:
         engine.dispose()
     return {
         "keys": keys,
-        "duplicate_descriptions": dup_text,
+        "unkeyed": unkeyed,
         "with_volunteer": with_volunteer,
         "with_grid": with_grid,
         "actions": actions,
@@ -528,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"rows: sent {intake.sent:,}, acknowledged {intake.ok:,}, stored {len(stored):,} "
         f"(lost = acknowledged but not stored: {len(lost)}; stored but not acknowledged: {len(unacked)}; "
-        f"duplicate rows: {duplicates}, duplicate descriptions: {db['duplicate_descriptions']})"
+        f"duplicate rows: {duplicates}, rows not under their own key: {db['unkeyed']})"
     )
     print(
         f"stored requests with a grid: {db['with_grid']:,}, with a volunteer: {db['with_volunteer']:,}; "

@@ -68,7 +68,14 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "fixtures" / "demo"
 sys.path.insert(0, str(ROOT / "bench"))  # tests load this file as a module; _common sits beside it
-from _common import ServerProcess, free_port, fresh_database, serve, start_server  # noqa: E402, F401
+from _common import (  # noqa: E402, F401
+    ServerProcess,
+    free_port,
+    fresh_database,
+    serve,
+    start_server,
+    stored_under_keys,
+)
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # httpcore asks ``import sniffio`` on every request; without sniffio installed (anyio no longer needs
@@ -330,34 +337,26 @@ def category_codes(base_url: str) -> list[str]:
 class Stored:
     rows: int
     keys: set[str]
-    distinct_descriptions: int
+    unkeyed: int  # rows not stored under their own key (scoped to the client's address)
 
 
 def _plain_engine(url: str):
-    """An engine for counting rows: no SpatiaLite needed for SELECT count(*)."""
+    """An engine for reading rows: no SpatiaLite needed for a plain SELECT."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url)
 
 
 def count_stored(url: str, key_prefix: str) -> Stored:
-    """Rows stored under ``key_prefix``: how many, their keys, and how many distinct requests."""
-    if not re.fullmatch(r"[A-Za-z0-9.-]+", key_prefix):
-        raise ValueError("key prefixes are letters, digits, '.' and '-' (no LIKE wildcards)")
+    """Rows stored for ``key_prefix``'s requests (each description holds its key): how many, their
+    keys, and how many were not stored under their key."""
     engine = _plain_engine(url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT idempotency_key FROM requests WHERE idempotency_key LIKE :p"), {"p": f"{key_prefix}%"}
-            ).all()
-            # A duplicate row without a key (or under another key) would still repeat the description.
-            described = conn.execute(
-                text("SELECT count(*), count(DISTINCT description) FROM requests WHERE description LIKE :p"),
-                {"p": f"load test {key_prefix}%"},
-            ).one()
+            keys, unkeyed = stored_under_keys(conn, "load test ", key_prefix)
     finally:
         engine.dispose()
-    return Stored(rows=max(len(rows), described[0]), keys={k for (k,) in rows}, distinct_descriptions=described[1])
+    return Stored(rows=len(keys), keys=set(keys), unkeyed=unkeyed)
 
 
 @dataclass
@@ -368,10 +367,11 @@ class Reconciled:
     lost: int  # acknowledged, not stored
     duplicates: int  # rows beyond one per request
     stored_unacknowledged: int  # stored, but the client never saw a 2xx (it gave up, or a final error)
+    unkeyed: int = 0  # stored, but not under the request's own Idempotency-Key
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicates == 0
+        return self.lost == 0 and self.duplicates == 0 and self.unkeyed == 0
 
 
 def reconcile(result: LoadResult, stored: Stored) -> Reconciled:
@@ -380,8 +380,9 @@ def reconcile(result: LoadResult, stored: Stored) -> Reconciled:
         acknowledged=result.acked,
         stored=stored.rows,
         lost=len(result.acked_keys - stored.keys),
-        duplicates=(stored.rows - len(stored.keys)) + (len(stored.keys) - stored.distinct_descriptions),
+        duplicates=stored.rows - len(stored.keys),
         stored_unacknowledged=len(stored.keys - result.acked_keys),
+        unkeyed=stored.unkeyed,
     )
 
 
@@ -569,7 +570,8 @@ def report(result: LoadResult, rec: Reconciled) -> str:
     lines = [
         f"open loop at {c.rate:g} req/s for {c.seconds:g} s ({result.due:,} due), at most {c.max_in_flight} in flight",
         f"sent {rec.sent:,}  acknowledged {rec.acknowledged:,}  stored {rec.stored:,}  lost {rec.lost}  "
-        f"duplicates {rec.duplicates}  (stored but never acknowledged: {rec.stored_unacknowledged})",
+        f"duplicates {rec.duplicates}, not under their key {rec.unkeyed}  "
+        f"(stored but never acknowledged: {rec.stored_unacknowledged})",
         f"latency, intended send -> acknowledged, retries included: p50 {_fmt_ms(result.pct(50))}  "
         f"p95 {_fmt_ms(result.pct(95))}  p99 {_fmt_ms(result.pct(99))}  max {_fmt_ms(max(result.latency_ms or [0]))}",
         f"non-2xx attempts: {errors}; requests retried: {result.retried}, replayed: {result.replayed}",
