@@ -284,6 +284,27 @@ def split_by_line(geom: BaseGeometry, line: LineString) -> list[Polygon]:
     return sorted(parts, key=lambda p: -p.area)
 
 
+#: Coordinates closer than this (about 0.1 mm) are one point up to float rounding: a split computes
+#: where its line crosses an edge, and the point it stores lies on that edge only up to rounding.
+NOISE_DEG = 1e-9
+
+
+def merge_neighbours(a: BaseGeometry, b: BaseGeometry) -> BaseGeometry:
+    """The union of two neighbouring grids, moving no boundary either shares with anything else.
+
+    Each is first snapped onto the other's vertices within float noise (``NOISE_DEG``): a split puts
+    its cut point on the edge the grid shares with a neighbour, which keeps that edge whole, so the
+    two lines differ by rounding and a plain union keeps a zero-width spike or hole there. The union
+    itself is exact. Not on the 1e-7° grid of GeoJSON: stored coordinates are not on it (a cut
+    through the middle of a grid lies half a step off), so snap rounding there moved the outline of
+    the merged grid by up to 5 mm, off the neighbour and the community that keep it: a gap or
+    overlap of metres along a long boundary.
+    """
+    b = shapely.snap(b, a, NOISE_DEG)
+    a = shapely.snap(a, b, NOISE_DEG)
+    return polygonal(shapely.union(a, b))
+
+
 def shared_boundary_m(a: BaseGeometry, b: BaseGeometry, projection: LocalProjection) -> float:
     """Length in metres of the boundary two grids share."""
     common = a.boundary.intersection(b.boundary)

@@ -14,13 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
-from shapely import union_all
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from geo.crs import LocalProjection
-from geo.topology import Issue, as_multi, impact, polygonal, shared_boundary_m, split_by_line, validate_layer
+from geo.topology import Issue, as_multi, impact, merge_neighbours, shared_boundary_m, split_by_line, validate_layer
 from service.areas.models import Area
 from service.buildings.models import Building
 from service.common.geojson import geometry_dict
@@ -363,9 +362,7 @@ def merge_proposals(session: Session, *, grid_ids: list[int], versions: list[int
         nxt = next((i for i in pending if shared_boundary_m(merged, shapes[i], projection) >= 1.0), None)
         if nxt is None:
             raise EditError(422, "the grids are not neighbours: they must share a boundary", "grid_ids")
-        # on the 1e-7° storage grid, so boundaries equal up to float noise (a split undone) leave no
-        # zero-width spike behind
-        merged = polygonal(union_all([merged, shapes[nxt]], grid_size=1e-7))
+        merged = merge_neighbours(merged, shapes[nxt])  # moves no boundary shared with other grids
         pending.remove(nxt)
     keep = min(range(len(grids)), key=lambda i: grids[i].code)
     return [

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import shapely
 from shapely.geometry import LineString, MultiPoint, Point, Polygon
 
 from geo.crs import LocalProjection
-from geo.topology import assignments, check_shape, impact, shared_boundary_m, split_by_line, validate_layer
+from geo.topology import (
+    assignments,
+    check_shape,
+    impact,
+    merge_neighbours,
+    shared_boundary_m,
+    split_by_line,
+    validate_layer,
+)
 
 PROJ = LocalProjection.for_lonlat(117.755, 24.622)
 X0, Y0 = (float(v) for v in PROJ.forward(117.755, 24.622))
@@ -129,3 +138,33 @@ def test_split_and_shared_boundary():
         split_by_line(GRIDS["a"], LineString([ll(10, 30), ll(50, 30)]))
     assert shared_boundary_m(GRIDS["a"], GRIDS["b"], PROJ) == pytest.approx(100, rel=1e-3)
     assert shared_boundary_m(GRIDS["a"], GRIDS["d"], PROJ) == 0
+
+
+def turns_back(geom) -> bool:
+    """A ring that runs out and back along itself: a zero-width spike."""
+    for ring in [r for p in shapely.get_parts(geom) for r in (p.exterior, *p.interiors)]:
+        xy = np.asarray(ring.coords)[:-1]
+        before, after = np.roll(xy, 1, axis=0) - xy, np.roll(xy, -1, axis=0) - xy
+        cos = (before * after).sum(axis=1) / np.hypot(*before.T) / np.hypot(*after.T)
+        if (cos > 0.9999).any():
+            return True
+    return False
+
+
+def test_merging_the_halves_of_a_split_gives_the_grid_back_vertex_for_vertex():
+    # the grids' coordinates are not on the 1e-7° grid (nor is a stored cut): a merge that rounds
+    # onto it moves the outline the merged grid shares with b, c and the community
+    halves = split_by_line(GRIDS["a"], LineString([ll(-5, 30), ll(105, 30)]))
+    back = merge_neighbours(*halves)
+    assert set(GRIDS["a"].exterior.coords) <= set(back.exterior.coords)
+    assert PROJ.to_metric(back).area == pytest.approx(10_000, rel=1e-6)
+    assert validate_layer({"a": back}, GRIDS, COMMUNITY).ok
+
+
+@pytest.mark.parametrize("y0, y1", [(3.3, 5.5), (3.3, 47.7), (41.2, 96.1), (88.8, 5.5), (88.8, 96.1)])
+def test_a_piece_merges_with_the_neighbour_its_cut_ends_on_without_a_spike(y0, y1):
+    # the cut point lies on the a|b edge only up to rounding, and b keeps that edge whole
+    for piece in split_by_line(GRIDS["a"], LineString([ll(-5, y0), ll(205, y1)])):
+        merged = merge_neighbours(piece, GRIDS["b"])
+        assert isinstance(merged, Polygon) and not merged.interiors and not turns_back(merged)
+        assert PROJ.to_metric(merged).area == pytest.approx(PROJ.to_metric(piece).area + 10_000, rel=1e-6)

@@ -265,3 +265,48 @@ def test_a_stale_split_or_merge_gets_412(private_backend):
     wrong = {k: (r.status_code, r.json().get("detail")) for k, r in answers.items() if r.status_code not in (409, 412)}
     assert not wrong, wrong
     assert all(r.json()["current_version"] == 2 for r in answers.values())
+
+
+def matrix_cut(geom):
+    """The cut the role matrix makes (``Ctx.cut`` in tests/security/endpoints.py): east-west through
+    the middle of the bounds, not rounded, leaving two polygons of over 5,000 m²."""
+    minx, miny, maxx, maxy = geom.bounds
+    for frac in (0.5, 0.45, 0.55, 0.4, 0.6):
+        y = miny + frac * (maxy - miny)
+        north = geom.intersection(shapely.box(minx - 1, y, maxx + 1, maxy + 1))
+        south = geom.intersection(shapely.box(minx - 1, miny - 1, maxx + 1, y))
+        if north.geom_type == south.geom_type == "Polygon" and min(m2(north), m2(south)) > 5000:
+            return {"type": "LineString", "coordinates": [[minx - 0.0005, y], [maxx + 0.0005, y]]}
+    return None
+
+
+def test_merging_the_halves_of_a_split_moves_no_other_boundary(private_backend):
+    """The role matrix run alone: it cuts the demo's biggest grid, later cuts the piece split off and
+    merges that piece's two halves back. The first cut runs half a step of the 1e-7° grid off it (the
+    middle of 7-decimal bounds), and the merge unioned on that grid: the piece's edge along the first
+    cut moved 5 mm off the grid that kept the other side, and the merge was refused (422, "3.3 m² of
+    the community belong to no grid"). Merging the halves of a split must give the piece back."""
+    with private_backend.client("planner") as planner:
+        town = Town.load(planner)
+        gid, line = next(
+            (g, cut)
+            for g in sorted(town.grids, key=lambda g: -m2(town.grids[g]))
+            if (cut := matrix_cut(town.grids[g])) is not None
+        )
+        community = town.community_of(gid)
+        y = line["coordinates"][0][1]
+        assert abs(y * 1e7 - round(y * 1e7)) > 0.1, "the cut of the matrix lies off the 1e-7° grid"
+        first = ok(planner.post(SPLIT, json={"grid_id": gid, "version": 1, "line": line, "comment": "first cut"}))
+        _, made = first["grids"]
+        before = assert_tiles(planner, town, community)
+        piece = shape(before[made["id"]]["geometry"])
+        second = matrix_cut(piece)
+        cut = {"grid_id": made["id"], "version": made["version"], "line": second, "comment": "second cut"}
+        halves = ok(planner.post(SPLIT, json=cut))["grids"]
+        body = {"grid_ids": [h["id"] for h in halves], "versions": [h["version"] for h in halves], "comment": "back"}
+        result = planner.post(MERGE, json=body)
+        assert result.status_code == 200, result.text[:2000]
+        assert result.json()["validation"] == []
+        after = assert_tiles(planner, town, community)
+        assert set(after) == set(before)
+        assert same_shape(shape(after[made["id"]]["geometry"]), piece)
