@@ -20,6 +20,7 @@ from statistics import mean
 
 import pytest
 
+from service.requests.models import STAFF_CHANNELS
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import ANON, Api, body, check, wait_for
 from tests.service.requests.geodata import Town
@@ -89,7 +90,9 @@ def build(api: Api, town: Town, clock) -> tuple:
     start = clock() - timedelta(minutes=1)
 
     def new(category: str, channel: str, seed: int, where: int = grid) -> dict:
-        return api.create(body(category, town.inner_point(where, seed=seed), channel=channel))
+        # Calls, walk-ins and patrol findings are entered by staff (the dispatcher), the rest by residents.
+        user = "dispatcher" if channel in STAFF_CHANNELS else ANON
+        return api.create(body(category, town.inner_point(where, seed=seed), channel=channel), user=user)
 
     a = new("littering", "wechat", 1)  # closed on time, rated 5
     b = new("sanitation", "phone", 2)  # closed on time, rated 1
