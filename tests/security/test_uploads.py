@@ -258,12 +258,17 @@ def test_a_plain_geopackage_and_shapefile_still_import(secured, planner, town, t
     """The refusals above are about what the files carry: the same files without it import."""
     gpkg = _geopackage(town, tmp_path / "grids.gpkg")
     r = upload(planner, "grids.gpkg", gpkg, layer="health", coord_type="wgs84")
-    assert r.status_code == 200 and r.json()["created"] + r.json()["unchanged"] == len(town.grids), r.text
+    assert r.status_code == 200 and _taken(r.json()) == len(town.grids), r.text
     parts = _shapefile_parts(town, tmp_path / "shp")
     r = upload(
         planner, "网格.zip", _zip({f"网格/grids{k}": v for k, v in parts.items()}), layer="health", coord_type="wgs84"
     )
-    assert r.status_code == 200, r.text
+    assert r.status_code == 200 and _taken(r.json()) == len(town.grids), r.text
+
+
+def _taken(result: dict) -> int:
+    """Grids of the file the import kept (the layer may hold grids of earlier tests' imports)."""
+    return result["created"] + result["updated"] + result["unchanged"]
 
 
 # -- zips ----------------------------------------------------------------------------------------
@@ -435,9 +440,12 @@ def test_healthz_answers_while_a_large_import_runs(secured, planner, town):
         worker.join()
         took = time.perf_counter() - started
     assert_problem(result["r"], 422, "file")
-    assert max(during) < max(0.5, 20 * baseline), (baseline, sorted(during)[-3:], took)
     assert took > 1.5, f"the import took only {took:.2f}s: too fast to show anything"
-    assert len(during) >= 3, during
+    # In the event loop (before), the import held /healthz for all of its time (1.55-1.6 s of about
+    # 1.7 s). In the thread pool only the GIL is shared: probes keep being answered, and no wait
+    # comes near the import's length (on a quiet machine the longest is ~0.15 s, a JSON parse).
+    assert len(during) >= 4, (baseline, during, took)
+    assert max(during) < max(0.5, 20 * baseline, 0.75 * took), (baseline, sorted(during)[-3:], took)
 
 
 # -- the command line ----------------------------------------------------------------------------
