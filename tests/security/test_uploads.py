@@ -440,7 +440,8 @@ def test_healthz_answers_while_a_large_import_runs(secured, planner, town):
         worker.join()
         took = time.perf_counter() - started
     assert_problem(result["r"], 422, "file")
-    assert took > 1.5, f"the import took only {took:.2f}s: too fast to show anything"
+    # Long enough for a blocked loop to show against the 0.5 s floor below (1.5-2.1 s seen here).
+    assert took > 1.0, f"the import took only {took:.2f}s: too fast to show anything"
     # In the event loop (before), the import held /healthz for all of its time (1.55-1.6 s of about
     # 1.7 s). In the thread pool only the GIL is shared: probes keep being answered, and no wait
     # comes near the import's length (on a quiet machine the longest is ~0.15 s, a JSON parse).
