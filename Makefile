@@ -54,6 +54,7 @@ demo: db
 lint: setup
 	$(BIN)/ruff check geo service map_ui tests bench fixtures
 	$(BIN)/ruff format --check geo service map_ui tests bench fixtures
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(STAMPS) neighborgrid.db neighborgrid.db-wal neighborgrid.db-shm

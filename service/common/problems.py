@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import GeoInputError
+from service.common.errors import DomainError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -32,8 +33,9 @@ _TITLES = {
 }
 
 
-class Problem(Exception):
-    """Raise from anywhere in a request to answer with problem+json."""
+class Problem(DomainError):
+    """A refusal decided at the HTTP edge (a header, a route's own check), with the problem's
+    ``title`` and ``type`` where they differ from the status's. Services raise ``DomainError``."""
 
     def __init__(
         self,
@@ -46,14 +48,9 @@ class Problem(Exception):
         headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.field = field
+        super().__init__(detail, field=field, status=status, headers=headers, **extra)
         self.title = title or _TITLES.get(status, "Error")
         self.type = type_
-        self.headers = headers
-        self.extra = extra
 
 
 def problem_response(
@@ -104,15 +101,17 @@ async def _validation_handler(request: Request, exc: RequestValidationError) -> 
     return problem_response(request, 422, detail, errors=errors)
 
 
-async def _problem_handler(request: Request, exc: Problem) -> JSONResponse:
-    errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
-    detail = exc.detail if not exc.field or exc.field in exc.detail else f"{exc.field}: {exc.detail}"
+async def _domain_handler(request: Request, exc: DomainError) -> JSONResponse:
+    """The one place a refusal becomes problem+json: its status, its message (prefixed with the
+    field it names, unless it says it already) and the field in ``errors``."""
+    errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
+    detail = exc.message if not exc.field or exc.field in exc.message else f"{exc.field}: {exc.message}"
     return problem_response(
         request,
         exc.status,
         detail,
-        title=exc.title,
-        type_=exc.type,
+        title=getattr(exc, "title", None),
+        type_=getattr(exc, "type", "about:blank"),
         errors=errors,
         headers=exc.headers,
         **exc.extra,
@@ -233,7 +232,7 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
     _document_errors(app)
     app.add_exception_handler(RequestValidationError, _validation_handler)
-    app.add_exception_handler(Problem, _problem_handler)
+    app.add_exception_handler(DomainError, _domain_handler)
     app.add_exception_handler(GeoInputError, _geo_input_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(IntegrityError, _integrity_handler)

@@ -19,6 +19,7 @@ from service.audit.service import audit
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
 from service.buildings.models import Building
+from service.common.fields import Id
 from service.common.params import MAX_DB_ID, IdPath
 from service.common.problems import Problem
 from service.community.people import may_act_in_grid, volunteer_of
@@ -28,7 +29,6 @@ from service.duty.models import BuildingRotation, DisputeLog, DisputeOutcome, Pr
 from service.duty.service import holder, rotation_dict, rotation_for
 from service.requests.intake import IntakeError, NewRequest, create_request
 from service.requests.models import Channel
-from service.requests.schemas import Id
 from service.volunteers.models import Volunteer
 
 router = APIRouter(prefix="/api/v1", tags=["building duty"])

@@ -13,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
+from service.common.fields import Id
 from service.common.params import MAX_DB_ID, IdPath
 from service.common.problems import Problem
 from service.community.people import COMMUNITY_ADMINS, grids_of, may_act_in_grid
@@ -21,7 +22,6 @@ from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 from service.followups.models import FollowUp, FollowUpKind, FollowUpStatus, ResidentAnswer
 from service.followups.service import FollowUpError, create_return_visit, follow_up_dict, record_result
 from service.requests.models import ServiceRequest
-from service.requests.schemas import Id
 
 router = APIRouter(prefix="/api/v1/follow-ups", tags=["follow-ups"])
 

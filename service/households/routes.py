@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from service.audit.service import audit
 from service.auth.deps import CurrentUser
 from service.buildings.models import Building
+from service.common.fields import Id
 from service.common.params import MAX_DB_ID, IdPath
 from service.common.problems import Problem
 from service.community.people import may_act_in_grid
@@ -33,7 +34,6 @@ from service.households.service import (
     read_audit,
     visit_dict,
 )
-from service.requests.schemas import Id
 
 router = APIRouter(prefix="/api/v1/key-households", tags=["key households"])
 

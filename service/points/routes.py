@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from service.audit.service import audit
 from service.auth.deps import CurrentUser, require_roles
 from service.auth.models import Role, User
+from service.common.fields import Id
 from service.common.params import MAX_DB_ID, IdPath
 from service.common.problems import Problem
 from service.community.people import may_act_in_community, require_volunteer
@@ -25,7 +26,6 @@ from service.points.ledger import PointsError
 from service.points.models import CatalogueItem, CommunityEvent, EntryKind, PointsEntry, SourceType
 from service.points.rules import MAX_HOURS, SERVICE_KINDS
 from service.points.sources import Earning, confirm_earning
-from service.requests.schemas import Id
 from service.teams.models import Team
 from service.volunteers.models import Volunteer
 

@@ -7,10 +7,8 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from geo.coords import CoordType
+from service.common.fields import Id, Number
 from service.requests.models import Channel, HandlingLevel, Scope
-
-Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-Id = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1)]  # 32-bit ids on both backends
 
 
 class RequestIn(BaseModel):

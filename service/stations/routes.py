@@ -14,11 +14,11 @@ from service.audit.service import audit
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
 from service.buildings.service import building_features
+from service.common.fields import Id, Number
 from service.common.geojson import feature, geometry_dict
 from service.common.params import BBoxParam, IdPath, PointParam, make_point
 from service.common.problems import Problem
 from service.deps import ReadSession, SettingsDep, WriteSession
-from service.requests.schemas import Id, Number
 from service.stations.coverage import CoverageError, coverage_report, suggest_sites
 from service.stations.finder import nearby_stations
 from service.stations.models import STATION_TYPE_LABELS, Station, StationCircle, StationType

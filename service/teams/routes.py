@@ -15,12 +15,12 @@ from service.areas.models import Area, AreaLevel
 from service.audit.service import audit
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
+from service.common.fields import Id
 from service.common.params import MAX_DB_ID, IdPath
 from service.common.problems import Problem
 from service.community.people import may_act_in_community
 from service.community.times import local_date
 from service.deps import ClockDep, ReadSession, WriteSession
-from service.requests.schemas import Id
 from service.teams.models import DutyKind, PartyRegistration, RegistrationDuty, Team, TeamMember, TeamRole
 from service.volunteers.models import Volunteer
 

@@ -18,6 +18,7 @@ from service.areas.models import Area, AreaLevel
 from service.audit.service import audit
 from service.auth.deps import StaffUser, require_roles
 from service.auth.models import Role, User
+from service.common.fields import Number
 from service.common.geojson import feature
 from service.common.params import BBoxParam, make_point
 from service.common.problems import Problem
@@ -25,7 +26,6 @@ from service.common.ratelimit import SlidingWindow
 from service.common.spatial import intersects
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 from service.grids.models import GridWorker
-from service.requests.schemas import Number
 from service.volunteers.models import Volunteer
 
 router = APIRouter(prefix="/api/v1", tags=["people"])

@@ -19,6 +19,7 @@ from geo.coords import CoordType
 from geo.crs import metres_to_degrees
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
+from service.common.fields import Id, Number
 from service.common.geojson import feature
 from service.common.params import MAX_DB_ID, IdPath, OffsetParam, PointParam
 from service.common.problems import Problem
@@ -26,7 +27,6 @@ from service.common.spatial import box_overlaps
 from service.community.people import volunteer_of
 from service.community.times import month_key, parse_time
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
-from service.requests.schemas import Id, Number
 from service.stations.coverage import CoverageError, network
 from service.wishes import service as wishes
 from service.wishes.models import WISH_CATEGORIES, Wish, WishKind, WishStatus
