@@ -49,6 +49,7 @@ from service.requests.routes import router as requests_router
 from service.stations.routes import router as stations_router
 from service.teams.routes import router as teams_router
 from service.volunteers.routes import router as volunteers_router
+from service.wiring import connect_domains
 from service.wishes.routes import router as wishes_router
 
 log = logging.getLogger("neighborgrid")
@@ -78,6 +79,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """Build the app. Tests pass their own settings, database and clock."""
+    connect_domains()
     settings = settings or get_settings()
 
     @asynccontextmanager

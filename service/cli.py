@@ -19,6 +19,7 @@ from service.auth.models import Role
 from service.bootstrap import prepare_database
 from service.config import Settings, get_settings
 from service.db import Database
+from service.wiring import connect_domains
 
 app = typer.Typer(help="neighborgrid: community grid governance service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -336,6 +337,7 @@ def import_osm_cmd(
 
 
 def main() -> None:
+    connect_domains()
     app()
 
 
