@@ -6,17 +6,21 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from service.areas.models import Area, AreaLevel
-from service.areas.service import area_summary, area_tree
-from service.common.geojson import feature
+from service.areas.models import AreaLevel
+from service.areas.schemas import AreaFeature, AreaNode
+from service.areas.service import area_feature, area_tree
 from service.common.params import IdPath
-from service.common.problems import Problem
 from service.deps import ReadSession
 
 router = APIRouter(prefix="/api/v1/areas", tags=["areas"])
 
 
-@router.get("", summary="The administrative hierarchy as a tree")
+@router.get(
+    "",
+    summary="The administrative hierarchy as a tree",
+    response_model=list[AreaNode],
+    response_model_exclude_unset=True,
+)
 def list_areas(
     session: ReadSession,
     include_geometry: bool = Query(False, description="add each area's GeoJSON geometry"),
@@ -25,10 +29,6 @@ def list_areas(
     return area_tree(session, include_geometry=include_geometry, max_level=max_level)
 
 
-@router.get("/{area_id}", summary="One area as a GeoJSON Feature")
+@router.get("/{area_id}", summary="One area as a GeoJSON Feature", response_model=AreaFeature)
 def get_area(area_id: IdPath, session: ReadSession) -> dict[str, Any]:
-    area = session.get(Area, area_id)
-    if area is None:
-        raise Problem(404, f"no area with id {area_id}", field="area_id")
-    props = area_summary(area) | {"parent_id": area.parent_id}
-    return feature(area.id, area.geom, props)
+    return area_feature(session, area_id=area_id)

@@ -8,10 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.areas.models import Area, AreaLevel
-from service.common.geojson import geometry_dict
+from service.common.errors import NotFound
+from service.common.geojson import feature, geometry_dict
 
 
 def area_summary(area: Area | None) -> dict[str, Any] | None:
+    """An area's id, level, code and names (None for no area)."""
     if area is None:
         return None
     return {
@@ -41,3 +43,11 @@ def area_tree(session: Session, *, include_geometry: bool = False, max_level: Ar
         parent = nodes.get(a.parent_id) if a.parent_id is not None else None
         (parent["children"] if parent else roots).append(nodes[a.id])
     return roots
+
+
+def area_feature(session: Session, *, area_id: int) -> dict[str, Any]:
+    """One area as a GeoJSON Feature with its parent's id; NotFound names ``area_id``."""
+    area = session.get(Area, area_id)
+    if area is None:
+        raise NotFound(f"no area with id {area_id}", field="area_id")
+    return feature(area.id, area.geom, area_summary(area) | {"parent_id": area.parent_id})

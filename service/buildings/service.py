@@ -1,19 +1,31 @@
-"""Building queries."""
+"""Building queries, and the point that stands for a building."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from geoalchemy2.shape import to_shape
+from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.bbox import BBox
 from service.buildings.models import Building
+from service.common.errors import NotFound
 from service.common.geojson import feature
 from service.common.spatial import intersects
 
 
+def anchor_point(building: Building) -> Point:
+    """Where a building is, as one point: its entrance where one is recorded, else a point surely
+    inside its footprint (never the centroid, which an L- or U-shaped block can lie outside)."""
+    if building.entrance is not None:
+        return to_shape(building.entrance)
+    return to_shape(building.geom).representative_point()
+
+
 def building_summary(b: Building | None) -> dict[str, Any] | None:
+    """A building's id, number, names and households (None for no building)."""
     if b is None:
         return None
     return {
@@ -54,3 +66,11 @@ def list_buildings(
 
 def building_features(buildings: list[Building], *, with_people: bool) -> list[dict]:
     return [feature(b.id, b.geom, building_properties(b, with_people=with_people)) for b in buildings]
+
+
+def building_feature(session: Session, *, building_id: int, with_people: bool) -> dict[str, Any]:
+    """One building as a GeoJSON Feature; NotFound names ``building_id``."""
+    found = session.get(Building, building_id)
+    if found is None:
+        raise NotFound(f"no building with id {building_id}", field="building_id")
+    return building_features([found], with_people=with_people)[0]

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.network import WalkGraph
-from service.common.revisions import get_revision
+from service.common.layer_cache import cached
 from service.network.models import StreetEdge, StreetNode
 
 NETWORK_REVISION = "network"
-
-_lock = threading.Lock()
-_cache: dict[str, tuple[int, WalkGraph | None]] = {}
 
 
 def load_walk_graph(session: Session) -> WalkGraph | None:
@@ -36,16 +31,7 @@ def load_walk_graph(session: Session) -> WalkGraph | None:
 
 
 def walk_graph(session: Session) -> WalkGraph | None:
-    """The cached graph for this database, rebuilt when the network revision has changed."""
-    key = session.get_bind().url.render_as_string(hide_password=True)
-    revision = get_revision(session, NETWORK_REVISION)
-    cached = _cache.get(key)
-    if cached is not None and cached[0] == revision:
-        return cached[1]
-    with _lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == revision:
-            return cached[1]
-        graph = load_walk_graph(session)
-        _cache[key] = (revision, graph)
-        return graph
+    """The cached graph for this database, rebuilt when the network revision has moved (the
+    revision's ``changed_at`` is part of the check, so a rolled-back change leaves no stale graph:
+    see ``service.common.layer_cache``)."""
+    return cached(session, "walk-graph", (NETWORK_REVISION,), load_walk_graph)

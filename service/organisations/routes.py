@@ -5,43 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from service.areas.service import area_summary
 from service.deps import ReadSession
-from service.organisations.models import Department, PartyOrg
+from service.organisations import service
+from service.organisations.schemas import DepartmentOut, PartyOrgOut
 
 router = APIRouter(prefix="/api/v1", tags=["organisations"])
 
 
-@router.get("/departments", summary="County departments and the communities they are paired with (结对共建)")
+@router.get(
+    "/departments",
+    summary="County departments and the communities they are paired with (结对共建)",
+    response_model=list[DepartmentOut],
+)
 def departments(session: ReadSession) -> list[dict[str, Any]]:
-    rows = session.scalars(select(Department).options(selectinload(Department.communities)).order_by(Department.code))
-    return [
-        {
-            "id": d.id,
-            "code": d.code,
-            "name_zh": d.name_zh,
-            "name_en": d.name_en,
-            "handles": d.handles,
-            "communities": [area_summary(c) for c in sorted(d.communities, key=lambda c: c.code)],
-        }
-        for d in rows
-    ]
+    return service.list_departments(session)
 
 
-@router.get("/party-orgs", summary="Party branches (党支部) and groups (党小组)")
+@router.get("/party-orgs", summary="Party branches (党支部) and groups (党小组)", response_model=list[PartyOrgOut])
 def party_orgs(session: ReadSession) -> list[dict[str, Any]]:
-    rows = session.scalars(select(PartyOrg).order_by(PartyOrg.id))
-    return [
-        {
-            "id": p.id,
-            "kind": p.kind.value,
-            "name_zh": p.name_zh,
-            "name_en": p.name_en,
-            "parent_id": p.parent_id,
-            "community_id": p.community_id,
-        }
-        for p in rows
-    ]
+    return service.list_party_orgs(session)
