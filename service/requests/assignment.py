@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
 from sqlalchemy import func, select
@@ -53,7 +54,7 @@ def open_loads(session: Session) -> dict[int, int]:
         .where(ServiceRequest.volunteer_id.is_not(None), ServiceRequest.status.in_(OPEN_STATUSES))
         .group_by(ServiceRequest.volunteer_id)
     )
-    return {vid: n for vid, n in rows}
+    return {vid: n for vid, n in rows if vid is not None}
 
 
 def available_volunteers(
@@ -84,15 +85,16 @@ def rank_volunteers(
     max_snap_m: float,
 ) -> list[RankedVolunteer]:
     """Volunteers sorted by how far they must walk to (lon, lat); ties by id."""
+    volunteers = [v for v in volunteers if v.position is not None]  # only those with a known position
     if not volunteers:
         return []
-    positions = [to_shape(v.position) for v in volunteers]
+    positions = [to_shape(v.position) for v in volunteers if v.position is not None]
     if graph is None:
         return _straight_line(lon, lat, volunteers, positions)
     source = graph.snap(lon, lat)
     if source.offset_m > max_snap_m:
         return _straight_line(lon, lat, volunteers, positions, projection=graph.projection)
-    snaps = graph.snap_many([p.x for p in positions], [p.y for p in positions])
+    snaps = graph.snap_many(np.array([p.x for p in positions]), np.array([p.y for p in positions]))
     walk = graph.distances_to(source, snaps)
     ranked = []
     for v, p, snap, metres in zip(volunteers, positions, snaps, walk, strict=True):

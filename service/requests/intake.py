@@ -8,6 +8,7 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
@@ -20,9 +21,9 @@ from geo.errors import GeoInputError
 from service.areas.models import Area
 from service.auth.models import Role, User
 from service.buildings.models import Building
+from service.common.errors import Invalid
 from service.config import Settings
-from service.events.outbox import publish
-from service.grids.service import locate_point
+from service.grids.service import Location, locate_point
 from service.requests import sla
 from service.requests.assignment import find_duplicates, nearest_volunteers, on_duty_worker
 from service.requests.models import (
@@ -31,12 +32,12 @@ from service.requests.models import (
     Channel,
     DuplicateSuggestion,
     RequestCategory,
-    RequestEvent,
     Scope,
     ServiceRequest,
     Status,
 )
-from service.requests.views import event_payload
+from service.requests.policy import Actor
+from service.requests.workflow import record
 
 _TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 #: 12 of 31 symbols: 31**12 ≈ 7.9e17 codes (59 bits). Codes issued before were 8 long and still work
@@ -64,13 +65,8 @@ def clean_text(value: str | None) -> str | None:
     return _XML_ILLEGAL.sub(lambda m: "\n" if m.group() in "\x0b\x0c" else "", value)
 
 
-class IntakeError(ValueError):
-    """Bad input at intake; ``field`` names the offending field, ``status`` the HTTP status."""
-
-    def __init__(self, field: str, message: str, status: int = 422) -> None:
-        super().__init__(message)
-        self.field = field
-        self.status = status
+class IntakeError(Invalid):
+    """Bad input at intake, naming the field at fault (422 unless a rule says otherwise)."""
 
 
 @dataclass
@@ -120,9 +116,11 @@ def check_channel(channel: Channel, user: User | None) -> None:
     if channel in STAFF_CHANNELS and user is not None and user.role in CHANNEL_STAFF:
         return
     if channel is Channel.OPEN311:
-        raise IntakeError("channel", "the open311 channel is for requests posted to /open311/v2", status=403)
+        raise IntakeError("the open311 channel is for requests posted to /open311/v2", field="channel", status=403)
     raise IntakeError(
-        "channel", f"the {channel.value} channel is for staff entering a case; report through web or wechat", 403
+        f"the {channel.value} channel is for staff entering a case; report through web or wechat",
+        field="channel",
+        status=403,
     )
 
 
@@ -141,7 +139,7 @@ def find_by_idempotency_key(session: Session, key: str) -> ServiceRequest | None
 def _category(session: Session, code: str) -> RequestCategory:
     category = session.scalar(select(RequestCategory).where(RequestCategory.code == code))
     if category is None or not category.active:
-        raise IntakeError("category", f"unknown category {code!r}; see GET /api/v1/categories")
+        raise IntakeError(f"unknown category {code!r}; see GET /api/v1/categories", field="category")
     return category
 
 
@@ -170,21 +168,23 @@ def _households(
 def _validate(data: NewRequest, settings: Settings) -> None:
     text = (data.description or "").strip()
     if not text:
-        raise IntakeError("description", "description must not be empty")
+        raise IntakeError("description must not be empty", field="description")
     if len(data.description) > settings.description_max_length:
-        raise IntakeError("description", f"description must be at most {settings.description_max_length} characters")
+        raise IntakeError(
+            f"description must be at most {settings.description_max_length} characters", field="description"
+        )
     if data.reporter_phone is not None and not PHONE_RE.match(data.reporter_phone):
-        raise IntakeError("reporter_phone", "reporter_phone must be a phone number (digits, spaces, '-', '+')")
+        raise IntakeError("reporter_phone must be a phone number (digits, spaces, '-', '+')", field="reporter_phone")
     if (data.lon is None) != (data.lat is None):
         missing = "lat" if data.lat is None else "lon"
-        raise IntakeError(missing, f"{missing} is required when the other coordinate is given")
+        raise IntakeError(f"{missing} is required when the other coordinate is given", field=missing)
     if data.lon is None and data.building_id is None:
-        raise IntakeError("lon", "a location is required: lon and lat, or building_id")
-    if data.lon is not None:
+        raise IntakeError("a location is required: lon and lat, or building_id", field="lon")
+    if data.lon is not None and data.lat is not None:
         try:
             check_lonlat(data.lon, data.lat)
         except GeoInputError as exc:
-            raise IntakeError(exc.field, str(exc)) from None
+            raise IntakeError(str(exc), field=exc.field) from None
 
 
 def create_request(
@@ -202,53 +202,105 @@ def create_request(
     data = data.cleaned()
     _validate(data, settings)
     category = _category(session, data.category)
+    building = _building(session, data.building_id)
+    lon, lat = _position(data, building)
+    place = _place(session, data, category, building, lon=lon, lat=lat, settings=settings)
+    req = _new_request(data, category, place, settings=settings, now=now)
+    _assign(session, req, place, category, settings=settings, now=now)
+    req.idempotency_key = idempotency_key
+    req.idempotency_fingerprint = data.fingerprint() if idempotency_key else None
+    req.reporter_user_id = reporter.id if reporter else None
+    req.api_client_id = api_client_id
+    req.warning_level = sla.warning_level(
+        severity=category.severity,
+        households=req.households_affected,
+        clock=sla.clock_of(req),
+        now=now,
+        status=req.status,
+    )
+    session.add(req)
+    session.flush()
+    _suggest_duplicates(session, req, lon=lon, lat=lat, settings=settings, now=now)
+    record(
+        session,
+        req,
+        action="report",
+        before=None,
+        actor=Actor(reporter, is_reporter=True),
+        now=now,
+        data=_report_data(req),
+        event="request.created",
+    )
+    return req
 
-    building = None
-    if data.building_id is not None:
-        building = session.get(Building, data.building_id)
-        if building is None:
-            raise IntakeError("building_id", f"no building with id {data.building_id}")
-    if data.lon is not None:
+
+def _building(session: Session, building_id: int | None) -> Building | None:
+    if building_id is None:
+        return None
+    building = session.get(Building, building_id)
+    if building is None:
+        raise IntakeError(f"no building with id {building_id}", field="building_id")
+    return building
+
+
+def _position(data: NewRequest, building: Building | None) -> tuple[float, float]:
+    """WGS 84 lon/lat: the given coordinates, else the building's entrance (or a point inside it)."""
+    if data.lon is not None and data.lat is not None:
         try:
-            lon, lat = checked_to_wgs84(data.lon, data.lat, data.coord_type)
+            return checked_to_wgs84(data.lon, data.lat, data.coord_type)
         except GeoInputError as exc:
-            raise IntakeError(exc.field, str(exc)) from None
-    else:
-        anchor = (
-            to_shape(building.entrance)
-            if building.entrance is not None
-            else to_shape(building.geom).representative_point()
-        )
-        lon, lat = anchor.x, anchor.y
+            raise IntakeError(str(exc), field=exc.field) from None
+    assert building is not None  # _validate: a location is lon/lat or a building
+    anchor = (
+        to_shape(building.entrance) if building.entrance is not None else to_shape(building.geom).representative_point()
+    )
+    return anchor.x, anchor.y
 
+
+@dataclass(frozen=True)
+class _Place:
+    """Where the case is: its point, grid, building, compound and community, and whom it reaches."""
+
+    lon: float
+    lat: float
+    where: Location
+    building: Building | None
+    community: Area | None
+    scope: Scope
+    households: int
+
+
+def _place(
+    session: Session,
+    data: NewRequest,
+    category: RequestCategory,
+    building: Building | None,
+    *,
+    lon: float,
+    lat: float,
+    settings: Settings,
+) -> _Place:
     where = locate_point(session, lon=lon, lat=lat, max_distance_m=settings.locate_max_distance_m)
     building = building or where.building
     community = where.community or (where.grid.community if where.grid else None)
     scope = data.scope or category.default_scope
     households = _households(session, scope, building, where.compound, community)
+    return _Place(lon, lat, where, building, community, scope, households)
+
+
+def _new_request(
+    data: NewRequest, category: RequestCategory, place: _Place, *, settings: Settings, now: datetime
+) -> ServiceRequest:
+    """The row as reported: what, where, whom it reaches and its deadlines (not yet assigned)."""
+    where = place.where
     due = sla.deadlines(
         now,
         response_minutes=settings.response_minutes,
         onsite_minutes=settings.onsite_minutes,
         resolve_hours=category.resolve_hours,
     )
-    ranked = nearest_volunteers(
-        session,
-        lon=lon,
-        lat=lat,
-        skill=category.skill,
-        now=now,
-        max_open_cases=settings.volunteer_max_open_cases,
-        max_age_minutes=settings.volunteer_position_max_age_minutes,
-        max_snap_m=settings.max_snap_distance_m,
-    )
-    chosen = ranked[0] if ranked else None
-    worker = on_duty_worker(where.grid)
-
-    req = ServiceRequest(
+    return ServiceRequest(
         tracking_code=new_tracking_code(),
-        idempotency_key=idempotency_key,
-        idempotency_fingerprint=data.fingerprint() if idempotency_key else None,
         category_id=category.id,
         category=category,
         description=data.description.strip(),
@@ -257,24 +309,18 @@ def create_request(
         public=bool(data.public),
         status=Status.REPORTED,
         level=category.default_level,
-        scope=scope,
-        households_affected=households,
-        location=from_shape(Point(lon, lat), srid=4326),
+        scope=place.scope,
+        households_affected=place.households,
+        location=from_shape(Point(place.lon, place.lat), srid=4326),
         raw_lon=data.lon,
         raw_lat=data.lat,
         raw_coord_type=CoordType(data.coord_type).value if data.lon is not None else "building",
         grid_id=where.grid.id if where.grid else None,
         outside_coverage=where.located.outside_coverage,
         grid_distance_m=where.located.distance_m if where.grid else None,
-        community_id=community.id if community else None,
+        community_id=place.community.id if place.community else None,
         compound_id=where.compound.id if where.compound else None,
-        building_id=building.id if building else None,
-        grid_worker_id=worker.id if worker else None,
-        volunteer_id=chosen.volunteer.id if chosen else None,
-        volunteer_walk_m=round(chosen.walk_m, 1) if chosen else None,
-        assignment_method=chosen.method if chosen else None,
-        reporter_user_id=reporter.id if reporter else None,
-        api_client_id=api_client_id,
+        building_id=place.building.id if place.building else None,
         reporter_name=(data.reporter_name or None),
         reporter_phone=(data.reporter_phone or None),
         reported_at=now,
@@ -283,15 +329,43 @@ def create_request(
         due_resolve_at=due.resolve,
         updated_at=now,
     )
-    req.warning_level = sla.warning_level(
-        severity=category.severity, households=households, clock=sla.clock_of(req), now=now, status=req.status
-    )
-    session.add(req)
-    session.flush()
 
+
+def _assign(
+    session: Session,
+    req: ServiceRequest,
+    place: _Place,
+    category: RequestCategory,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """The grid worker on duty and the nearest available volunteer with the skill, by walking."""
+    ranked = nearest_volunteers(
+        session,
+        lon=place.lon,
+        lat=place.lat,
+        skill=category.skill,
+        now=now,
+        max_open_cases=settings.volunteer_max_open_cases,
+        max_age_minutes=settings.volunteer_position_max_age_minutes,
+        max_snap_m=settings.max_snap_distance_m,
+    )
+    chosen = ranked[0] if ranked else None
+    worker = on_duty_worker(place.where.grid)
+    req.grid_worker_id = worker.id if worker else None
+    req.volunteer_id = chosen.volunteer.id if chosen else None
+    req.volunteer_walk_m = round(chosen.walk_m, 1) if chosen else None
+    req.assignment_method = chosen.method if chosen else None
+
+
+def _suggest_duplicates(
+    session: Session, req: ServiceRequest, *, lon: float, lat: float, settings: Settings, now: datetime
+) -> None:
+    """Same category, close in space and time: shown to the dispatcher as possible duplicates."""
     for other, metres, hours in find_duplicates(
         session,
-        category_id=category.id,
+        category_id=req.category_id,
         lon=lon,
         lat=lat,
         now=now,
@@ -300,33 +374,24 @@ def create_request(
         exclude_id=req.id,
     ):
         session.add(DuplicateSuggestion(request_id=req.id, candidate_id=other.id, distance_m=metres, hours_apart=hours))
-    session.add(
-        RequestEvent(
-            request_id=req.id,
-            action="report",
-            from_status=None,
-            to_status=req.status.value,
-            actor_user_id=reporter.id if reporter else None,
-            actor=reporter.username if reporter else "reporter",
-            at=now,
-            note=None,
-            data={
-                "channel": req.channel.value,
-                "grid_id": req.grid_id,
-                "volunteer_id": req.volunteer_id,
-                "walk_m": req.volunteer_walk_m,
-                "assignment": req.assignment_method,
-            },
-        )
-    )
-    session.flush()
-    publish(session, "request.created", event_payload(req, action="report"))
-    return req
+
+
+def _report_data(req: ServiceRequest) -> dict[str, Any]:
+    """What the ``report`` step records: how it came in and whom it was assigned to."""
+    return {
+        "channel": req.channel.value,
+        "grid_id": req.grid_id,
+        "volunteer_id": req.volunteer_id,
+        "walk_m": req.volunteer_walk_m,
+        "assignment": req.assignment_method,
+    }
 
 
 class IdempotencyMismatch(IntakeError):
+    """The caller's Idempotency-Key came back with another body (422, naming the header)."""
+
     def __init__(self) -> None:
-        super().__init__("Idempotency-Key", "this Idempotency-Key was already used with a different request body")
+        super().__init__("this Idempotency-Key was already used with a different request body", field="Idempotency-Key")
 
 
 def submit_request(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, TypedDict
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
@@ -222,6 +224,25 @@ class RequestEvent(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+#: ``RequestEvent.action`` of the scheduler's step that changes a case's colour.
+RECOLOUR = "recolour"
+#: The key of ``RequestEvent.data`` that holds the colour a step gave the case: written by the
+#: scheduler's recolour (``RecolourData``), read by follow-ups (a case ever orange or red is key).
+WARNING_LEVEL_KEY = "warning_level"
+
+
+class RecolourData(TypedDict):
+    """``RequestEvent.data`` of a ``recolour`` step: the colour the case took."""
+
+    warning_level: str
+
+
+def recorded_warning_level(data: Mapping[str, Any] | None) -> str | None:
+    """The colour a trail step recorded (``WARNING_LEVEL_KEY``), or None if it recorded none."""
+    value = (data or {}).get(WARNING_LEVEL_KEY)
+    return value if isinstance(value, str) else None
 
 
 class DuplicateSuggestion(Base):

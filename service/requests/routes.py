@@ -22,9 +22,9 @@ from service.common.problems import Problem
 from service.common.ratelimit import client_ip, guard_code_lookup, record_code_miss, too_many, window
 from service.common.spatial import intersects
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
-from service.requests import access
+from service.requests import access, policy
 from service.requests.assignment import nearest_volunteers, open_loads
-from service.requests.intake import IntakeError, NewRequest, check_channel, clean_text, submit_request
+from service.requests.intake import NewRequest, check_channel, clean_text, submit_request
 from service.requests.models import (
     Channel,
     DuplicateSuggestion,
@@ -42,7 +42,7 @@ from service.requests.schemas import RequestIn, TransitionIn
 from service.requests.stats import compute_stats
 from service.requests.taxonomy import GROUP_LABELS
 from service.requests.views import public_status, request_dict
-from service.requests.workflow import Actor, TransitionError, TransitionInput, apply_transition
+from service.requests.workflow import Actor, TransitionInput, apply_transition
 
 router = APIRouter(prefix="/api/v1", tags=["requests"])
 
@@ -127,33 +127,30 @@ def raise_request(
     reporter = user if user is not None and user.role is Role.RESIDENT else None
     # An Idempotency-Key belongs to its caller: the same key from someone else is another key.
     scope = f"user:{user.id}" if user is not None else f"ip:{client_ip(request)}"
-    try:
-        check_channel(data.channel, user)
-        req, replayed = submit_request(
+    check_channel(data.channel, user)
+    req, replayed = submit_request(
+        session,
+        data=data,
+        settings=settings,
+        now=clock(),
+        reporter=reporter,
+        idempotency_key=idempotency_key,
+        idempotency_scope=scope,
+    )
+    if user is not None and reporter is None and user.role is not Role.VOLUNTEER and not replayed:
+        audit(
             session,
-            data=data,
-            settings=settings,
+            actor=user,
+            action="create",
+            entity="request",
+            entity_id=req.id,
             now=clock(),
-            reporter=reporter,
-            idempotency_key=idempotency_key,
-            idempotency_scope=scope,
+            after={"status": req.status.value, "category": body.category, "channel": req.channel.value},
         )
-        if user is not None and reporter is None and user.role is not Role.VOLUNTEER and not replayed:
-            audit(
-                session,
-                actor=user,
-                action="create",
-                entity="request",
-                entity_id=req.id,
-                now=clock(),
-                after={"status": req.status.value, "category": body.category, "channel": req.channel.value},
-            )
-        # Read before commit (on SpatiaLite a later read would queue for the lock). A replay answers
-        # as any other read by this caller now: the reporter unmasked only for those who see it.
-        out = _created_body(session, req) if not replayed else _replayed_body(session, req, user)
-        session.commit()
-    except IntakeError as exc:
-        raise Problem(exc.status, str(exc), field=exc.field) from None
+    # Read before commit (on SpatiaLite a later read would queue for the lock). A replay answers
+    # as any other read by this caller now: the reporter unmasked only for those who see it.
+    out = _created_body(session, req) if not replayed else _replayed_body(session, req, user)
+    session.commit()
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return out
@@ -268,11 +265,13 @@ def _trail(session: Session, req: ServiceRequest, *, full: bool) -> list[dict[st
 
 
 @router.get("/requests/{request_id}", summary="One request with its audit trail and duplicate suggestions")
-def get_request(request_id: IdPath, session: ReadSession, user: Viewer) -> dict[str, Any]:
+def get_request(request_id: IdPath, session: ReadSession, user: Viewer, clock: ClockDep) -> dict[str, Any]:
     req = _load(session, request_id)
     if not access.can_view(session, user, req):
         raise Problem(403, "you may not see this request")
-    body = request_dict(req, full_reporter=access.full_reporter(session, user, req))
+    # whoever may view a case works in its scope (policy.scope_refusal), so no second lookup
+    actions = policy.allowed_actions(req, policy.viewer(user, req), clock())
+    body = request_dict(req, full_reporter=access.full_reporter(session, user, req), allowed_actions=actions)
     body["trail"] = _trail(session, req, full=user.role is not Role.RESIDENT)
     body["duplicates"] = _duplicates(session, req)
     return body
@@ -329,6 +328,7 @@ def track(
     request: Request,
     session: ReadSession,
     settings: SettingsDep,
+    clock: ClockDep,
 ) -> dict[str, Any]:
     """Lookups are limited per client IP, unknown codes much more tightly (429 with Retry-After)."""
     guard_code_lookup(request, settings)
@@ -339,10 +339,9 @@ def track(
     body = public_status(req)
     body["id"] = req.id
     body["trail"] = _trail(session, req, full=False)
-    body["can_evaluate"] = req.status in (Status.RESOLVED, Status.VERIFIED)
-    body["can_reopen"] = req.status in (Status.RESOLVED, Status.VERIFIED) or (
-        req.status in (Status.EVALUATED, Status.CLOSED) and (req.satisfaction or 5) <= 2
-    )
+    holder = Actor(None, is_reporter=True)  # the tracking code's holder acts as the reporter
+    body["can_evaluate"] = "evaluate" in policy.allowed_actions(req, holder, clock())
+    body["can_reopen"] = policy.can_reopen(req, clock())
     return body
 
 
@@ -377,10 +376,9 @@ def transition(
     texts = {name: clean_text(getattr(body, name)) for name in ("note", "reason", "comment")}
     data = TransitionInput(**(body.model_dump(exclude={"tracking_code"}) | texts | {"version": version}))
     before = {"status": req.status.value, "version": req.version, "level": req.level.value}
+    actor = Actor(user, is_reporter=is_reporter)
     try:
-        apply_transition(
-            session, req=req, data=data, actor=Actor(user, is_reporter=is_reporter), now=clock(), settings=settings
-        )
+        apply_transition(session, req=req, data=data, actor=actor, now=clock(), settings=settings)
         session.flush()  # the version moves here (or StaleDataError); the answer is read before commit
         if user is not None:
             after = {"status": req.status.value, "version": req.version, "level": req.level.value}
@@ -393,12 +391,10 @@ def transition(
                 before=before,
                 after=after,
             )
-        out = request_dict(req, full_reporter=access.full_reporter(session, user, req))
-        out["can_reopen"] = req.status is Status.EVALUATED and (req.satisfaction or 5) <= 2
+        actions = policy.actions_for(session, req, actor, clock())
+        out = request_dict(req, full_reporter=access.full_reporter(session, user, req), allowed_actions=actions)
+        out["can_reopen"] = policy.can_reopen(req, clock())
         session.commit()
-    except TransitionError as exc:
-        session.rollback()
-        raise Problem(exc.status, str(exc), field=exc.field) from None
     except StaleDataError:
         session.rollback()
         current = session.get(ServiceRequest, request_id)

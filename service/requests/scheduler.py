@@ -1,5 +1,7 @@
 """Applying deadlines: breaches, escalation, warning colours and auto-close, from data in the database.
 
+This is the requests part of the periodic work; ``service.jobs`` runs it with the other domains'.
+
 Deadlines are columns, not timers, so a restart loses none. ``apply_deadlines`` runs on every
 worker every few seconds; each change is a short transaction guarded by the request's version
 (SQLAlchemy ``version_id_col``), so when two workers race only one update lands and the other
@@ -8,23 +10,19 @@ sees a stale row and skips it: a breach escalates a case exactly once.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from service.config import Settings
 from service.db import Database
 from service.requests import sla
-from service.requests.models import OPEN_STATUSES, ServiceRequest, Status
-from service.requests.workflow import after_close, escalate_to, record, refresh_warning
-from service.stations.circles import refresh_stale_circles
-
-log = logging.getLogger("neighborgrid.scheduler")
+from service.requests.models import OPEN_STATUSES, RECOLOUR, RecolourData, ServiceRequest, Status
+from service.requests.workflow import close_automatically, escalate_to, record, refresh_warning
 
 _BREACH_FLAGS = {"response": "response_breached", "onsite": "onsite_breached", "resolve": "resolve_breached"}
 
@@ -75,7 +73,10 @@ def _needs_attention(req: ServiceRequest, now: datetime) -> bool:
     return level != req.warning_level
 
 
-def _guarded(db: Database, request_id: int, result: TickResult, change: Callable) -> None:
+Change = Callable[[Session, ServiceRequest], "dict[str, int] | None"]
+
+
+def _guarded(db: Database, request_id: int, result: TickResult, change: Change) -> None:
     """Apply one change in its own transaction; count it only if it committed."""
     try:
         with db.transaction() as session:
@@ -88,7 +89,7 @@ def _guarded(db: Database, request_id: int, result: TickResult, change: Callable
         setattr(result, name, getattr(result, name) + n)
 
 
-def _apply_open(session, req: ServiceRequest, now: datetime) -> dict[str, int] | None:
+def _apply_open(session: Session, req: ServiceRequest, now: datetime) -> dict[str, int] | None:
     if req.status not in OPEN_STATUSES:
         return None
     new = [name for name in sla.breached(sla.clock_of(req), now) if not getattr(req, _BREACH_FLAGS[name])]
@@ -113,49 +114,14 @@ def _apply_open(session, req: ServiceRequest, now: datetime) -> dict[str, int] |
         )
         session.flush()
         return {"breaches": len(new)}
-    record(
-        session,
-        req,
-        action="recolour",
-        before=req.status,
-        actor=None,
-        now=now,
-        data={"warning_level": req.warning_level.value},
-    )
+    colour: RecolourData = {"warning_level": req.warning_level.value}
+    record(session, req, action=RECOLOUR, before=req.status, actor=None, now=now, data=colour)
     session.flush()
     return {"recoloured": 1}
 
 
-def _auto_close(session, req: ServiceRequest, now: datetime, settings: Settings) -> dict[str, int] | None:
-    if req.status not in (Status.VERIFIED, Status.EVALUATED):
+def _auto_close(session: Session, req: ServiceRequest, now: datetime, settings: Settings) -> dict[str, int] | None:
+    if not close_automatically(session, req, now=now, settings=settings):
         return None
-    before = req.status
-    req.status = Status.CLOSED
-    req.closed_at = now
-    req.updated_at = now
-    record(session, req, action="close", before=before, actor=None, now=now, note="closed automatically")
-    after_close(session, req, now=now, settings=settings)
     session.flush()
     return {"closed": 1}
-
-
-async def run_forever(db: Database, settings: Settings, clock: Callable[[], datetime]) -> None:
-    """The in-service scheduler loop (one per worker process): deadlines, community life (wish claims
-    that ran out, key households that became overdue), then stale service circles."""
-    from service.community.tick import community_tick
-
-    while True:
-        await asyncio.sleep(settings.sla_tick_seconds)
-        try:
-            await asyncio.to_thread(apply_deadlines, db, now=clock(), settings=settings)
-            await asyncio.to_thread(refresh_stale_circles, db, settings=settings)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # keep the loop alive: the next tick retries from the database
-            log.exception("deadline tick failed")
-        try:
-            await asyncio.to_thread(community_tick, db, now=clock())
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # its own failures must not stop the deadlines (nor the reverse)
-            log.exception("community tick failed")

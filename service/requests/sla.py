@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from service.requests.models import Status, WarningLevel
+from service.requests.models import OPEN_STATUSES, Status, WarningLevel
 
 BUILDING_IMPACT_HOUSEHOLDS = 30
 COMPOUND_IMPACT_HOUSEHOLDS = 300
@@ -63,6 +63,14 @@ def clock_of(req) -> Clock:
     )
 
 
+def running_now(req) -> list[str]:
+    """The deadlines whose clock runs for a stored case now: the unmet ones of an open case (a
+    finished, rejected or merged case runs none). What the dispatcher's map counts down."""
+    if req.status not in OPEN_STATUSES:
+        return []
+    return [name for name, _due in running_deadlines(clock_of(req))]
+
+
 def running_deadlines(c: Clock) -> list[tuple[str, datetime]]:
     """The deadlines not yet met: (name, due)."""
     out = []
@@ -99,14 +107,7 @@ def impact_steps(households: int) -> int:
 def warning_level(*, severity: int, households: int, clock: Clock, now: datetime, status: Status) -> WarningLevel:
     """The colour for a case now. Finished cases keep the colour of their severity and impact."""
     steps = max(1, min(4, severity)) - 1 + impact_steps(households)
-    if status not in (
-        Status.RESOLVED,
-        Status.VERIFIED,
-        Status.EVALUATED,
-        Status.CLOSED,
-        Status.REJECTED,
-        Status.MERGED,
-    ):
+    if status in OPEN_STATUSES:
         steps += time_pressure(clock, now)
     return _LEVELS[min(steps, len(_LEVELS) - 1)]
 

@@ -14,6 +14,7 @@ from typing import Any
 from geoalchemy2.shape import to_shape
 
 from service.auth.models import Role, User
+from service.requests import sla
 from service.requests.models import ServiceRequest
 
 
@@ -84,6 +85,7 @@ def event_payload(req: ServiceRequest, *, action: str) -> dict[str, Any]:
         "due_onsite_at": _iso(req.due_onsite_at),
         "due_resolve_at": _iso(req.due_resolve_at),
         "breached": breached_names(req),
+        "running_deadlines": sla.running_now(req),
     }
 
 
@@ -109,9 +111,13 @@ def sees_reporter(user: User | None, req: ServiceRequest, *, worker_user_id: int
     return user.role is Role.GRID_WORKER and worker_user_id is not None and worker_user_id == user.id
 
 
-def request_dict(req: ServiceRequest, *, full_reporter: bool) -> dict[str, Any]:
+def request_dict(
+    req: ServiceRequest, *, full_reporter: bool, allowed_actions: list[str] | None = None
+) -> dict[str, Any]:
+    """The case payload. ``allowed_actions`` (``policy.allowed_actions`` for the caller) is
+    included when given."""
     lon, lat = lonlat(req)
-    return {
+    out = {
         "id": req.id,
         "tracking_code": req.tracking_code,
         "version": req.version,
@@ -156,10 +162,14 @@ def request_dict(req: ServiceRequest, *, full_reporter: bool) -> dict[str, Any]:
         "evaluated_at": _iso(req.evaluated_at),
         "closed_at": _iso(req.closed_at),
         "breached": breached_names(req),
+        "running_deadlines": sla.running_now(req),
         "reopen_count": req.reopen_count,
         "satisfaction": req.satisfaction,
         "evaluation_comment": req.evaluation_comment,
     }
+    if allowed_actions is not None:
+        out["allowed_actions"] = allowed_actions
+    return out
 
 
 def public_status(req: ServiceRequest) -> dict[str, Any]:

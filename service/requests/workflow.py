@@ -8,19 +8,20 @@ reported → accepted (受理) → dispatched (派遣) → on_site → resolved 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.auth.models import Role, User
+from service.common.errors import DomainError
+from service.common.hooks import Hook
 from service.config import Settings
-from service.grids.models import GridWorker
 from service.organisations.models import Department
 from service.requests import access, sla
 from service.requests.models import (
-    OPEN_STATUSES,
     DepartmentStatus,
     HandlingLevel,
     JointMeetingItem,
@@ -28,62 +29,23 @@ from service.requests.models import (
     ServiceRequest,
     Status,
 )
+from service.requests.policy import (
+    LOW_SATISFACTION,
+    REOPEN_WINDOW,
+    REPORTER,
+    STAFF_HANDLERS,
+    TRANSITIONS,
+    Actor,
+    Rule,
+    reopen_refusal,
+    scope_refusal,
+    state_refusal,
+)
 from service.requests.views import event_payload
 from service.volunteers.models import Volunteer
 
-REPORTER = "reporter"  # pseudo-role: the signed-in reporter, or anyone holding the tracking code
-STAFF_HANDLERS = frozenset({Role.DISPATCHER, Role.GRID_WORKER, Role.ADMIN})
-REOPEN_WINDOW = timedelta(days=30)
-LOW_SATISFACTION = 2
-
-
-class TransitionError(Exception):
-    """A refused transition: ``status`` is the HTTP status (403, 409, 422), ``field`` the culprit."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-
-
-@dataclass(frozen=True)
-class Rule:
-    sources: frozenset[Status]
-    target: Status | None  # None: the status stays as it is
-    roles: frozenset[str]
-    needs: tuple[str, ...] = ()
-
-
-def _rule(sources, target, roles, needs=()) -> Rule:
-    return Rule(frozenset(sources), target, frozenset(roles), tuple(needs))
-
-
 S = Status
-TRANSITIONS: dict[str, Rule] = {
-    "accept": _rule({S.REPORTED}, S.ACCEPTED, STAFF_HANDLERS),
-    "reject": _rule({S.REPORTED, S.ACCEPTED}, S.REJECTED, STAFF_HANDLERS, ("reason",)),
-    "merge": _rule({S.REPORTED, S.ACCEPTED}, S.MERGED, STAFF_HANDLERS, ("duplicate_of",)),
-    "dispatch": _rule({S.ACCEPTED, S.REOPENED}, S.DISPATCHED, STAFF_HANDLERS),
-    "department_accept": _rule({S.DISPATCHED}, None, {Role.DEPARTMENT, Role.ADMIN}),
-    "department_refuse": _rule({S.DISPATCHED}, S.ACCEPTED, {Role.DEPARTMENT, Role.ADMIN}, ("reason",)),
-    "pledge": _rule({S.DISPATCHED, S.ON_SITE}, None, {Role.VOLUNTEER, Role.GRID_WORKER}),
-    "arrive": _rule({S.DISPATCHED}, S.ON_SITE, STAFF_HANDLERS | {Role.VOLUNTEER, Role.DEPARTMENT}),
-    "resolve": _rule(
-        {S.DISPATCHED, S.ON_SITE}, S.RESOLVED, STAFF_HANDLERS | {Role.VOLUNTEER, Role.DEPARTMENT}, ("note",)
-    ),
-    "redispatch": _rule({S.RESOLVED}, S.DISPATCHED, STAFF_HANDLERS, ("reason",)),
-    "verify": _rule({S.RESOLVED}, S.VERIFIED, STAFF_HANDLERS),
-    "evaluate": _rule({S.RESOLVED, S.VERIFIED}, S.EVALUATED, {REPORTER}, ("satisfaction",)),
-    "reopen": _rule(
-        {S.RESOLVED, S.VERIFIED, S.EVALUATED, S.CLOSED},
-        S.REOPENED,
-        {REPORTER, Role.DISPATCHER, Role.ADMIN},
-        ("reason",),
-    ),
-    "close": _rule({S.VERIFIED, S.EVALUATED}, S.CLOSED, {Role.DISPATCHER, Role.ADMIN}),
-    "escalate": _rule(OPEN_STATUSES, None, STAFF_HANDLERS, ("reason",)),
-}
-
+SYSTEM = "system"  # the trail's actor for the scheduler's steps
 _STAMP = {
     S.ACCEPTED: "accepted_at",
     S.DISPATCHED: "dispatched_at",
@@ -94,23 +56,29 @@ _STAMP = {
     S.CLOSED: "closed_at",
 }
 
+__all__ = [
+    "LOW_SATISFACTION",
+    "REOPEN_WINDOW",
+    "REPORTER",
+    "STAFF_HANDLERS",
+    "TRANSITIONS",
+    "Actor",
+    "Rule",
+    "TransitionError",
+    "TransitionInput",
+    "apply_transition",
+    "close_automatically",
+    "record",
+    "request_closed",
+]
 
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a signed-in user, and whether they count as the reporter of this case."""
+#: Fired in the closing transaction when a case becomes closed (by a dispatcher or automatically);
+#: follow-ups connect their handler in ``service.wiring`` (requests never imports them).
+request_closed: Hook[[Session, ServiceRequest, datetime, Settings]] = Hook("requests.request_closed")
 
-    user: User | None
-    is_reporter: bool = False
 
-    @property
-    def name(self) -> str:
-        return self.user.username if self.user else REPORTER
-
-    def roles(self) -> set[str]:
-        out: set[str] = {self.user.role} if self.user else set()
-        if self.is_reporter:
-            out.add(REPORTER)
-        return out
+class TransitionError(DomainError):
+    """A refused transition; ``status`` says why (403 not yours, 409 not now, 422 bad input)."""
 
 
 @dataclass
@@ -142,76 +110,76 @@ class Ctx:
     details: dict = field(default_factory=dict)
 
 
-def _check_scope(session: Session, req: ServiceRequest, actor: Actor, action: str) -> None:
-    """Grid workers act in their grids, volunteers on their cases, departments on theirs."""
-    user = actor.user
-    if user is None or user.role in (Role.DISPATCHER, Role.ADMIN):
-        return
-    if REPORTER in actor.roles() and action in ("evaluate", "reopen"):
-        return
-    if user.role is Role.GRID_WORKER:
-        worker = session.scalar(select(GridWorker).where(GridWorker.user_id == user.id))
-        grid_ids = {g.id for g in worker.grids} if worker else set()
-        if req.grid_id not in grid_ids and (worker is None or req.grid_worker_id != worker.id):
-            raise TransitionError(403, "grid workers act only on cases in their own grids")
-    elif user.role is Role.VOLUNTEER:
-        volunteer = session.scalar(select(Volunteer).where(Volunteer.user_id == user.id))
-        if volunteer is None or req.volunteer_id != volunteer.id:
-            raise TransitionError(403, "volunteers act only on cases assigned to them")
-    elif user.role is Role.DEPARTMENT and (user.department_id is None or user.department_id != req.department_id):
-        raise TransitionError(403, "departments act only on cases dispatched to them")
+def _check(session: Session, req: ServiceRequest, data: TransitionInput, actor: Actor) -> Rule:
+    """The table's checks, in the order a caller is told: the action, the role, the scope, the
+    version, the status and the inputs the action needs."""
+    rule = TRANSITIONS.get(data.action)
+    if rule is None:
+        raise TransitionError(
+            f"unknown action {data.action!r}; one of {', '.join(TRANSITIONS)}", field="action", status=422
+        )
+    if not (actor.roles() & rule.roles):
+        allowed = ", ".join(sorted(str(r) for r in rule.roles))
+        raise TransitionError(f"{data.action} needs one of: {allowed}", status=403 if actor.user else 401)
+    out_of_scope = scope_refusal(session, req, actor, data.action)
+    if out_of_scope:
+        raise TransitionError(out_of_scope, status=403)
+    if data.version is not None and data.version != req.version:
+        raise TransitionError(
+            f"stale version {data.version}; the request is at version {req.version}", field="version", status=409
+        )
+    if req.status not in rule.sources:
+        raise TransitionError(f"cannot {data.action} a request that is {req.status.value}", field="action", status=409)
+    for name in rule.needs:
+        value = getattr(data, name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise TransitionError(f"{name} is required to {data.action}", field=name, status=422)
+    return rule
 
 
 def apply_transition(
     session: Session, *, req: ServiceRequest, data: TransitionInput, actor: Actor, now: datetime, settings: Settings
 ) -> ServiceRequest:
     """Check and apply one action; writes the audit entry and the event. Does not commit."""
-    rule = TRANSITIONS.get(data.action)
-    if rule is None:
-        raise TransitionError(422, f"unknown action {data.action!r}; one of {', '.join(TRANSITIONS)}", "action")
-    if not (actor.roles() & rule.roles):
-        allowed = ", ".join(sorted(str(r) for r in rule.roles))
-        raise TransitionError(403 if actor.user else 401, f"{data.action} needs one of: {allowed}")
-    _check_scope(session, req, actor, data.action)
-    if data.version is not None and data.version != req.version:
-        raise TransitionError(409, f"stale version {data.version}; the request is at version {req.version}", "version")
-    if req.status not in rule.sources:
-        raise TransitionError(409, f"cannot {data.action} a request that is {req.status.value}", "action")
-    for name in rule.needs:
-        value = getattr(data, name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise TransitionError(422, f"{name} is required to {data.action}", name)
-
-    before = req.status
+    rule = _check(session, req, data, actor)
     ctx = Ctx(session, req, data, actor, now, settings)
     _EFFECTS.get(data.action, _no_effect)(ctx)
-    if rule.target is not None:
-        req.status = rule.target
-        stamp = _STAMP.get(rule.target)
+    _enter(
+        ctx,
+        rule.target,
+        action=data.action,
+        actor=actor,
+        note=data.note or data.reason or data.comment,
+    )
+    return req
+
+
+def close_automatically(session: Session, req: ServiceRequest, *, now: datetime, settings: Settings) -> bool:
+    """The scheduler's close of a case left verified or evaluated: the table's ``close``, taken by
+    the system (no actor, no role check). False when the case is no longer closable."""
+    rule = TRANSITIONS["close"]
+    if req.status not in rule.sources:
+        return False
+    ctx = Ctx(session, req, TransitionInput(action="close"), Actor(None), now, settings)
+    _enter(ctx, rule.target, action="close", actor=None, note="closed automatically")
+    return True
+
+
+def _enter(ctx: Ctx, target: Status | None, *, action: str, actor: Actor | None, note: str | None) -> None:
+    """Move the case to ``target`` (None: stay), stamp the stage, recolour, record the step and,
+    when it closes, fire ``request_closed``."""
+    req, now = ctx.req, ctx.now
+    before = req.status
+    if target is not None:
+        req.status = target
+        stamp = _STAMP.get(target)
         if stamp:
             setattr(req, stamp, now)
     req.updated_at = now
     refresh_warning(req, now)
-    record(
-        session,
-        req,
-        action=data.action,
-        before=before,
-        actor=actor,
-        now=now,
-        note=data.note or data.reason or data.comment,
-        data=ctx.details,
-    )
-    if req.status is S.CLOSED and before is not S.CLOSED:
-        after_close(session, req, now=now, settings=settings)
-    return req
-
-
-def after_close(session: Session, req: ServiceRequest, *, now: datetime, settings: Settings) -> None:
-    """In the closing transaction: a key case gets the secretary's follow-up (service.followups)."""
-    from service.followups.service import on_request_closed
-
-    on_request_closed(session, req, now=now, settings=settings)
+    record(ctx.session, req, action=action, before=before, actor=actor, now=now, note=note, data=ctx.details)
+    if req.status is Status.CLOSED and before is not Status.CLOSED:
+        request_closed.fire(ctx.session, req, now, ctx.settings)
 
 
 def record(
@@ -223,26 +191,28 @@ def record(
     actor: Actor | None,
     now: datetime,
     note: str | None = None,
-    data: dict | None = None,
-) -> None:
-    """Audit entry and live event for a change (``actor`` None: the system scheduler)."""
+    data: Mapping[str, Any] | None = None,
+    event: str = "request.updated",
+) -> RequestEvent:
+    """The one writer of ``RequestEvent``: the audit entry of a step and its live ``event`` (the
+    map's marker). ``actor`` None: the system scheduler."""
     from service.events.outbox import publish
 
-    session.add(
-        RequestEvent(
-            request_id=req.id,
-            action=action,
-            from_status=before.value if before else None,
-            to_status=req.status.value,
-            actor_user_id=actor.user.id if actor and actor.user else None,
-            actor=actor.name if actor else "system",
-            at=now,
-            note=note,
-            data=data or {},
-        )
+    row = RequestEvent(
+        request_id=req.id,
+        action=action,
+        from_status=before.value if before else None,
+        to_status=req.status.value,
+        actor_user_id=actor.user.id if actor and actor.user else None,
+        actor=actor.name if actor else SYSTEM,
+        at=now,
+        note=note,
+        data=dict(data or {}),
     )
+    session.add(row)
     session.flush()
-    publish(session, "request.updated", event_payload(req, action=action))
+    publish(session, event, event_payload(req, action=action))
+    return row
 
 
 def refresh_warning(req: ServiceRequest, now: datetime) -> bool:
@@ -291,13 +261,15 @@ def _dispatch(ctx: Ctx) -> None:
     if data.volunteer_id is not None:
         volunteer = ctx.session.get(Volunteer, data.volunteer_id)
         if volunteer is None:
-            raise TransitionError(422, f"no volunteer with id {data.volunteer_id}", "volunteer_id")
+            raise TransitionError(f"no volunteer with id {data.volunteer_id}", field="volunteer_id", status=422)
         req.volunteer_id = volunteer.id
         req.volunteer_walk_m = None
         req.assignment_method = "dispatcher"
     if req.volunteer_id is None:
         raise TransitionError(
-            422, "no volunteer is assigned: give volunteer_id, or dispatch to a department", "volunteer_id"
+            "no volunteer is assigned: give volunteer_id, or dispatch to a department",
+            field="volunteer_id",
+            status=422,
         )
     ctx.details["volunteer_id"] = req.volunteer_id
 
@@ -306,25 +278,29 @@ def _department_for(session: Session, req: ServiceRequest, department_id: int | 
     if department_id is not None:
         department = session.get(Department, department_id)
         if department is None:
-            raise TransitionError(422, f"no department with id {department_id}", "department_id")
+            raise TransitionError(f"no department with id {department_id}", field="department_id", status=422)
         return department
     paired = [d for d in session.scalars(select(Department)) if any(c.id == req.community_id for c in d.communities)]
     preferred = [d for d in paired if d.code == req.category.department_code]
     if preferred or paired:
         return (preferred or paired)[0]
-    raise TransitionError(422, "no department is paired with this community; give department_id", "department_id")
+    raise TransitionError(
+        "no department is paired with this community; give department_id", field="department_id", status=422
+    )
 
 
 def _department_accept(ctx: Ctx) -> None:
-    if ctx.req.department_status is not DepartmentStatus.PENDING:
-        raise TransitionError(409, "there is no pending department dispatch to accept", "action")
+    refusal = state_refusal("department_accept", ctx.req, ctx.actor, ctx.now)
+    if refusal:
+        raise TransitionError(refusal, field="action", status=409)
     ctx.req.department_status = DepartmentStatus.ACCEPTED
 
 
 def _department_refuse(ctx: Ctx) -> None:
     req = ctx.req
-    if req.department_status is not DepartmentStatus.PENDING:
-        raise TransitionError(409, "there is no pending department dispatch to refuse", "action")
+    refusal = state_refusal("department_refuse", req, ctx.actor, ctx.now)
+    if refusal:
+        raise TransitionError(refusal, field="action", status=409)
     ctx.details["department_id"] = req.department_id
     req.department_status = DepartmentStatus.REFUSED
     req.department_id = None
@@ -337,22 +313,18 @@ def _pledge(ctx: Ctx) -> None:
 def _evaluate(ctx: Ctx) -> None:
     score = ctx.data.satisfaction
     if score is None or not 1 <= score <= 5:
-        raise TransitionError(422, "satisfaction must be an integer from 1 to 5", "satisfaction")
+        raise TransitionError("satisfaction must be an integer from 1 to 5", field="satisfaction", status=422)
     ctx.req.satisfaction = score
     ctx.req.evaluation_comment = ctx.data.comment
     ctx.details["satisfaction"] = score
-    ctx.details["can_reopen"] = score <= LOW_SATISFACTION
+    ctx.details["can_reopen"] = score <= LOW_SATISFACTION  # the rating alone: the case is not closed yet
 
 
 def _reopen(ctx: Ctx) -> None:
     req, now = ctx.req, ctx.now
-    staff = ctx.actor.user is not None and ctx.actor.user.role in (Role.DISPATCHER, Role.ADMIN)
-    if not staff and req.status in (S.EVALUATED, S.CLOSED) and (req.satisfaction or 5) > LOW_SATISFACTION:
-        raise TransitionError(
-            409, f"only a rating of {LOW_SATISFACTION} or less can reopen an evaluated case", "action"
-        )
-    if not staff and req.status is S.CLOSED and req.closed_at and now - req.closed_at > REOPEN_WINDOW:
-        raise TransitionError(409, "the case closed more than 30 days ago; raise a new request", "action")
+    refusal = None if ctx.actor.supervises else reopen_refusal(req, now)
+    if refusal:
+        raise TransitionError(refusal, field="action", status=409)
     req.reopen_count += 1
     for stamp in ("on_site_at", "resolved_at", "verified_at", "evaluated_at", "closed_at"):
         setattr(req, stamp, None)
@@ -380,10 +352,10 @@ def _merge(ctx: Ctx) -> None:
     user = ctx.actor.user
     hidden = target is not None and user is not None and not access.can_view(ctx.session, user, target)
     if target is None or target.id == req.id or hidden:
-        raise TransitionError(422, f"no other request with id {target_id}", "duplicate_of")
+        raise TransitionError(f"no other request with id {target_id}", field="duplicate_of", status=422)
     if target.status in (S.MERGED, S.REJECTED):
         raise TransitionError(
-            409, f"request {target.id} is {target.status.value}; merge into a live one", "duplicate_of"
+            f"request {target.id} is {target.status.value}; merge into a live one", field="duplicate_of", status=409
         )
     req.duplicate_of_id = target.id
     ctx.details["duplicate_of"] = target.id
@@ -393,7 +365,9 @@ def _escalate(ctx: Ctx) -> None:
     req = ctx.req
     target = ctx.data.level or req.level.up()
     if target.rank <= req.level.rank:
-        raise TransitionError(409, f"the case is already at {req.level.value}; escalate to a higher level", "level")
+        raise TransitionError(
+            f"the case is already at {req.level.value}; escalate to a higher level", field="level", status=409
+        )
     ctx.details["from_level"] = req.level.value
     escalate_to(ctx.session, req, target, ctx.now)
     ctx.details["to_level"] = req.level.value

@@ -1,4 +1,4 @@
-"""The community-life part of the scheduler tick (run by ``service.requests.scheduler`` on every
+"""The community-life part of the scheduler tick (run by ``service.jobs.loop`` on every
 worker): claims that ran out go back to the open list, and key households that became overdue are
 announced. Like the deadline tick, it works from data in the database, one short transaction per
 row guarded by the row's version, so several workers racing change each row once."""
