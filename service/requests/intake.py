@@ -21,7 +21,7 @@ from geo.errors import GeoInputError
 from service.areas.models import Area
 from service.auth.models import Role, User
 from service.buildings.models import Building
-from service.common.errors import Invalid
+from service.common.errors import Forbidden, Invalid
 from service.config import Settings
 from service.grids.service import Location, locate_point
 from service.requests import sla
@@ -116,11 +116,9 @@ def check_channel(channel: Channel, user: User | None) -> None:
     if channel in STAFF_CHANNELS and user is not None and user.role in CHANNEL_STAFF:
         return
     if channel is Channel.OPEN311:
-        raise IntakeError("the open311 channel is for requests posted to /open311/v2", field="channel", status=403)
-    raise IntakeError(
-        f"the {channel.value} channel is for staff entering a case; report through web or wechat",
-        field="channel",
-        status=403,
+        raise Forbidden("the open311 channel is for requests posted to /open311/v2", field="channel")
+    raise Forbidden(
+        f"the {channel.value} channel is for staff entering a case; report through web or wechat", field="channel"
     )
 
 

@@ -13,9 +13,7 @@
   const { map, t, fmt, el, api, toMap, name, clock, WARNINGS } = NG;
 
   const ACTIVE = ["reported", "accepted", "dispatched", "on_site", "resolved", "verified", "reopened"];
-  const OPEN = new Set(["reported", "accepted", "dispatched", "on_site", "reopened"]);
-  const RESPONSE_RUNNING = new Set(["reported"]);
-  const ONSITE_RUNNING = new Set(["reported", "accepted", "dispatched", "reopened"]);
+  const OPEN = new Set(["reported", "accepted", "dispatched", "on_site", "reopened"]);  // shown as open work
   const LEVELS = ["grid", "compound", "community", "township", "department"];
   const CHANNELS = ["wechat", "mini_program", "phone", "walk_in", "patrol", "web", "open311"];
   const QUEUE_SIZE = 40;
@@ -125,11 +123,12 @@
   body.append(listView, detailView);
 
   /* -- deadlines against the service's clock ----------------------------------------------- */
+  /** The response and on-site deadlines whose clock runs, as the service says (`running_deadlines`
+   *  on list items, cases and events): [kind, due]. */
+  const runs = (d, kind) => (d.running_deadlines || []).includes(kind);
   function running(d) {
-    const out = [];
-    if (RESPONSE_RUNNING.has(d.status) && d.due_response_at) out.push(["response", d.due_response_at]);
-    if (ONSITE_RUNNING.has(d.status) && d.due_onsite_at) out.push(["onsite", d.due_onsite_at]);
-    return out;
+    return ["response", "onsite"].filter((kind) => runs(d, kind) && d[`due_${kind}_at`])
+      .map((kind) => [kind, d[`due_${kind}_at`]]);
   }
   /** The running deadlines that have passed: by the service's verdict (list items and events carry
    *  `breached`) or by the clock (between events). */
@@ -140,7 +139,7 @@
   }
   function nextDue(d) {
     const due = running(d).map(([, x]) => Date.parse(x));
-    if (d.due_resolve_at && OPEN.has(d.status)) due.push(Date.parse(d.due_resolve_at));
+    if (d.due_resolve_at && runs(d, "resolve")) due.push(Date.parse(d.due_resolve_at));
     return due.length ? Math.min(...due) : Infinity;
   }
   function countdown(kind, due) {
@@ -501,7 +500,7 @@
         fmt("walk.metres", { m: Math.round(x.distance_m) }), " · ", fmt("duplicate.hours", { h: Math.round(x.hours_apart * 10) / 10 }))),
       el("span", { class: "ng-row-tight" },
         el("button", { type: "button", class: "btn btn-sm btn-light", onclick: () => select(x.request_id, { reveal: true }) }, t("duplicate.view")),
-        ["reported", "accepted"].includes(d.status) && !["merged", "rejected"].includes(x.status)
+        allowed(d, "merge") && !["merged", "rejected"].includes(x.status)
           ? el("button", { type: "button", class: "btn btn-sm btn-outline-secondary ng-merge", dataset: { target: x.request_id },
             onclick: () => act(d, "merge", { duplicate_of: x.request_id }) }, t("action.merge")) : null)));
     const trail = (d.trail || []).slice().reverse().map((e) => el("li", {},
@@ -518,8 +517,8 @@
       el("p", { class: "ng-description" }, d.description),
       el("dl", { class: "ng-facts" }, facts.map(([k, ...v]) => [el("dt", {}, k), el("dd", {}, v)])),
       el("table", { class: "ng-deadlines" },
-        deadlineRow("response", d.due_response_at, d.accepted_at, RESPONSE_RUNNING.has(d.status)),
-        deadlineRow("onsite", d.due_onsite_at, d.on_site_at, ONSITE_RUNNING.has(d.status)),
+        deadlineRow("response", d.due_response_at, d.accepted_at, runs(d, "response")),
+        deadlineRow("onsite", d.due_onsite_at, d.on_site_at, runs(d, "onsite")),
         deadlineRow("resolve", d.due_resolve_at, d.resolved_at, false)),
       actions, form,
       dups.length ? [el("h3", {}, t("detail.duplicates")), el("ul", { class: "ng-dups", id: "ng-duplicates" }, dups)] : null,
@@ -527,21 +526,23 @@
     paintCountdowns(detailView);
   }
 
+  /** Whether the service offers this caller `action` on the case now (`allowed_actions`,
+   *  service/requests/policy.py): the page keeps no transition table of its own. */
+  const allowed = (d, action) => (d.allowed_actions || []).includes(action);
+  /** The actions this page offers, in its order, with their look and what a click does. */
+  const BUTTONS = [
+    ["accept", "btn-primary", (d) => act(d, "accept")],
+    ["dispatch", "btn-primary", (d) => showDispatch(d)],
+    ["verify", "btn-success", (d) => act(d, "verify")],
+    ["redispatch", "btn-outline-secondary", (d) => reasonForm(d, "redispatch")],
+    ["close", "btn-success", (d) => act(d, "close")],
+    ["escalate", "btn-warning", (d) => reasonForm(d, "escalate")],
+    ["reject", "btn-outline-danger", (d) => reasonForm(d, "reject")],
+  ];
   function actionButtons(d) {
-    const s = d.status;
-    const canEscalate = OPEN.has(s) && LEVELS.indexOf(d.level) < LEVELS.length - 1;
-    const b = (action, cls, onclick) => el("button", { type: "button", class: `btn ${cls}`, dataset: { action },
-      id: `ng-act-${action}`, onclick }, t(`action.${action}`));
-    return [
-      s === "reported" ? b("accept", "btn-primary", () => act(d, "accept")) : null,
-      ["accepted", "reopened"].includes(s) ? b("dispatch", "btn-primary", () => showDispatch(d)) : null,
-      s === "resolved" ? b("verify", "btn-success", () => act(d, "verify")) : null,
-      s === "resolved" ? b("redispatch", "btn-outline-secondary", () => reasonForm(d, "redispatch")) : null,
-      ["verified", "evaluated"].includes(s) && ["dispatcher", "admin"].includes(account.role)
-        ? b("close", "btn-success", () => act(d, "close")) : null,
-      canEscalate ? b("escalate", "btn-warning", () => reasonForm(d, "escalate")) : null,
-      ["reported", "accepted"].includes(s) ? b("reject", "btn-outline-danger", () => reasonForm(d, "reject")) : null,
-    ].filter(Boolean);
+    return BUTTONS.filter(([action]) => allowed(d, action)).map(([action, cls, onclick]) =>
+      el("button", { type: "button", class: `btn ${cls}`, dataset: { action }, id: `ng-act-${action}`,
+        onclick: () => onclick(d) }, t(`action.${action}`)));
   }
 
   function formBox(...children) {
