@@ -12,39 +12,35 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import select, text
 
 from map_ui import vendor
 from map_ui.routes import router as pages_router
 from map_ui.routes import with_nonce
-from service import migrate
 from service.areas.routes import router as areas_router
-from service.audit.routes import router as audit_router
 from service.auth.routes import router as auth_router
 from service.buildings.routes import router as buildings_router
-from service.common import problems
+from service.common import middleware, problems
 from service.config import Settings, get_settings
 from service.db import Database
-from service.deps import ReadSession
 from service.duty.routes import router as duty_router
 from service.events.hub import EventHub
-from service.events.routes import router as events_router
 from service.exports.routes import router as exports_router
 from service.followups.routes import router as followups_router
 from service.grids.layer_routes import router as grid_layers_router
 from service.grids.routes import router as grids_router
 from service.households.routes import router as households_router
+from service.jobs import loop as scheduler
+from service.live.routes import router as live_router
 from service.network.routes import router as network_router
 from service.ogc import routes as ogc
 from service.open311 import routes as open311
-from service.ops import middleware as ops
 from service.ops.logs import configure_logging
 from service.ops.metrics import Metrics
+from service.ops.routes import router as ops_router
 from service.organisations.routes import router as organisations_router
 from service.points.routes import router as points_router
-from service.requests import scheduler
 from service.requests.routes import router as requests_router
 from service.stations.routes import router as stations_router
 from service.teams.routes import router as teams_router
@@ -117,7 +113,7 @@ def create_app(
     app.state.events = EventHub(app.state.db, poll_seconds=settings.events_poll_seconds)
     problems.install(app)
     app.state.metrics = Metrics(app.state.db, app.state.events)
-    ops.install(app, settings)
+    middleware.install(app, settings)
 
     for router in (
         auth_router,
@@ -137,8 +133,8 @@ def create_app(
         households_router,
         followups_router,
         duty_router,
-        events_router,
-        audit_router,
+        live_router,
+        ops_router,
         exports_router,
         pages_router,
     ):
@@ -148,8 +144,6 @@ def create_app(
     ogc.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _add_docs(app)
-    _add_health(app)
-    _add_attribution(app)
     return app
 
 
@@ -182,51 +176,3 @@ def _add_docs(app: FastAPI) -> None:
             "<li><a href=/api/v1/areas>Areas</a></li></ul>"
         )
 
-
-def _add_health(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["operations"], summary="The process is alive")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["operations"], summary="The database is reachable and migrations are current")
-    def readyz(request: Request) -> JSONResponse:
-        db: Database = request.app.state.db
-        try:
-            with db.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            current = migrate.is_current(db.engine)
-        except Exception as exc:  # any failure to reach the database means "not ready"
-            return JSONResponse({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
-        if not current:
-            return JSONResponse({"status": "migrations pending"}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
-
-#: Data from OpenStreetMap is stored with refs like ``osm:way/123`` (see service/osm).
-OSM_SOURCE = {
-    "name": "OpenStreetMap",
-    "attribution": "© OpenStreetMap contributors",
-    "licence": "ODbL 1.0",
-    "url": "https://www.openstreetmap.org/copyright",
-}
-
-
-def _add_attribution(app: FastAPI) -> None:
-    from service.buildings.models import Building
-    from service.network.models import StreetEdge
-    from service.stations.models import Station
-
-    @app.get(
-        "/api/v1/attribution",
-        tags=["operations"],
-        summary="Where the stored map data comes from, and the credit its licence requires",
-    )
-    def attribution(session: ReadSession) -> dict:
-        """``sources`` lists each outside source with the layers holding its data; maps must show its
-        ``attribution`` whenever those layers are on them (OpenStreetMap: ODbL 1.0)."""
-        layers = [
-            name
-            for name, model in (("streets", StreetEdge), ("buildings", Building), ("stations", Station))
-            if session.scalar(select(model.id).where(model.ref.like("osm:%")).limit(1)) is not None
-        ]
-        return {"sources": [OSM_SOURCE | {"layers": layers}] if layers else []}

@@ -226,7 +226,8 @@ def create_user_cmd(
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
 ) -> None:
     """Create a real account. The password is prompted for (or read from stdin), never an argument."""
-    from service.auth.service import AccountError, create_user
+    from service.auth.service import create_user
+    from service.common.errors import DomainError
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -240,7 +241,7 @@ def create_user_cmd(
         with db.transaction() as session:
             user = create_user(session, username=username, password=password, role=role, display_name=display_name)
             console.print(f"[green]created {user.username} ({user.role.value})[/]")
-    except AccountError as exc:
+    except DomainError as exc:
         console.print(f"[red]{exc.field}: {exc}[/]")
         raise typer.Exit(2) from None
     finally:

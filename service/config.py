@@ -192,4 +192,6 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
+    """The settings as the environment (and ``.env``) gives them now; a running app reads its own
+    (``service.deps.SettingsDep``)."""
     return Settings()

@@ -13,7 +13,8 @@ from service.config import Settings
 from service.db import Database
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
+    """The settings the app was made with (``create_app``), not freshly read from the environment."""
     return request.app.state.settings
 
 
@@ -37,7 +38,7 @@ def write_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Se
         yield session
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
 ReadSession = Annotated[Session, Depends(read_session)]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.audit.models import AuditEntry
-
-#: The current HTTP request's id (set by the request-log middleware), stored with each entry.
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+from service.common.request_id import request_id_var
 
 
 def audit(
@@ -40,3 +38,26 @@ def audit(
             request_id=request_id_var.get(),
         )
     )
+
+
+def entries(
+    session: Session,
+    *,
+    entity: str | None = None,
+    entity_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[AuditEntry]:
+    """Entries, newest first, matching every filter given."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
+    for column, value in (
+        (AuditEntry.entity, entity),
+        (AuditEntry.entity_id, entity_id),
+        (AuditEntry.actor, actor),
+        (AuditEntry.action, action),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    return list(session.scalars(query))

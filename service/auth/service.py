@@ -12,17 +12,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from service.audit.service import audit
 from service.auth.models import LoginFailure, RevokedToken, Role, User
 from service.auth.security import DUMMY_HASH, hash_password, verify_password
+from service.common.errors import Conflict, Invalid, NotFound, TooManyRequests
+from service.common.ratelimit import retry_seconds
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 MIN_PASSWORD_LENGTH = 8
-
-
-class AccountError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def get_user(session: Session, *, username: str) -> User | None:
@@ -30,23 +27,68 @@ def get_user(session: Session, *, username: str) -> User | None:
 
 
 def create_user(session: Session, *, username: str, password: str, role: Role, display_name: str | None = None) -> User:
-    """Create an account; raises AccountError naming the field on bad input or a taken name."""
+    """Create an account; raises Invalid naming the field on bad input, Conflict for a taken name."""
     if not USERNAME_RE.match(username):
-        raise AccountError("username", "username must be 3-64 letters, digits, '_', '.' or '-'")
+        raise Invalid("username must be 3-64 letters, digits, '_', '.' or '-'", field="username")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError("password", f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise Invalid(f"password must have at least {MIN_PASSWORD_LENGTH} characters", field="password")
     if get_user(session, username=username) is not None:
-        raise AccountError("username", f"username {username!r} is taken")
+        raise Conflict(f"username {username!r} is taken", field="username")
     user = User(username=username, password_hash=hash_password(password), role=Role(role), display_name=display_name)
     session.add(user)
     session.flush()
     return user
 
 
-def set_password(session: Session, *, user: User, password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError("password", f"password must have at least {MIN_PASSWORD_LENGTH} characters")
-    user.password_hash = hash_password(password)
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def _account(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}", field="user_id")
+    return user
+
+
+def add_user(session: Session, *, by: User, username: str, password: str, role: Role, display_name: str | None) -> User:
+    """Create an account (see :func:`create_user`) on an admin's behalf, in the audit log."""
+    user = create_user(session, username=username, password=password, role=role, display_name=display_name)
+    after = {"username": user.username, "role": user.role.value}
+    audit(session, actor=by, action="create", entity="user", entity_id=user.id, after=after)
+    return user
+
+
+def _state(user: User) -> dict[str, object]:
+    return {"role": user.role.value, "is_active": user.is_active, "display_name": user.display_name}
+
+
+def edit_user(session: Session, *, by: User, user_id: int, changes: dict[str, object]) -> User:
+    """Change an account's role, status or name; a disabled account or a new role ends its tokens
+    (they carry the old role). Only ``display_name`` may be set to null."""
+    user = _account(session, user_id)
+    before = _state(user)
+    for key, value in changes.items():
+        if value is None and key != "display_name":
+            raise Invalid(f"{key} cannot be null", field=key)
+        setattr(user, key, value)
+    if changes.get("is_active") is False or ("role" in changes and user.role.value != before["role"]):
+        user.tokens_valid_after = datetime.now(UTC)
+    audit(session, actor=by, action="update", entity="user", entity_id=user.id, before=before, after=_state(user))
+    return user
+
+
+def revoke_user_tokens(session: Session, *, by: User, user_id: int) -> None:
+    """End every token of an account issued until now (an admin's "sign out everywhere")."""
+    user = _account(session, user_id)
+    user.tokens_valid_after = datetime.now(UTC)
+    audit(session, actor=by, action="revoke_tokens", entity="user", entity_id=user.id)
+
+
+def sign_out_everywhere(session: Session, *, user: User) -> None:
+    """End every token of the caller's own account issued until now."""
+    _account(session, user.id).tokens_valid_after = datetime.now(UTC)
+    audit(session, actor=user, action="logout_all", entity="user", entity_id=user.id)
 
 
 @dataclass(frozen=True)
@@ -67,10 +109,11 @@ class LoginPolicy:
         return min(self.first_wait * 2 ** min(failures - self.free, 40), self.max_wait)
 
 
-class LoginThrottled(Exception):
-    def __init__(self, retry_after_s: float) -> None:
-        super().__init__("too many failed logins from this address for this account; wait a while")
-        self.retry_after_s = retry_after_s
+class LoginThrottled(TooManyRequests):
+    """Too many failed logins from this address for this account: wait ``retry_after`` seconds."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__("too many attempts", retry_after=retry_seconds(wait_s))
 
 
 def _account_key(username: str) -> str:

@@ -58,7 +58,3 @@ def geometry_dict(value: WKBElement | BaseGeometry | None) -> dict[str, Any] | N
 
 def feature(id_: int | str | None, geom: WKBElement | BaseGeometry | None, properties: dict[str, Any]) -> dict:
     return {"type": "Feature", "id": id_, "geometry": geometry_dict(geom), "properties": properties}
-
-
-def feature_collection(features: list[dict]) -> dict:
-    return {"type": "FeatureCollection", "features": features}

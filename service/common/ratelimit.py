@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from service.common.problems import Problem
+from service.common.errors import TooManyRequests
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -72,10 +72,14 @@ def window(request: Request, name: str, limit: int, window_s: float) -> SlidingW
     return limiters[name]
 
 
-def too_many(wait: float, detail: str = "too many requests from this address") -> Problem:
+def retry_seconds(wait: float) -> int:
+    """A wait as the whole seconds of a ``Retry-After`` (rounded up, at least 1)."""
+    return max(int(wait + 0.999), 1)
+
+
+def too_many(wait: float, detail: str = "too many requests from this address") -> TooManyRequests:
     """429 with Retry-After in whole seconds (at least 1)."""
-    seconds = max(int(wait + 0.999), 1)
-    return Problem(429, f"{detail}; try again in {seconds} s", headers={"Retry-After": str(seconds)})
+    return TooManyRequests(detail, retry_after=retry_seconds(wait))
 
 
 def guard_code_lookup(request: Request, settings: Settings) -> None:
@@ -93,3 +97,11 @@ def guard_code_lookup(request: Request, settings: Settings) -> None:
 def record_code_miss(request: Request, settings: Settings) -> None:
     """Count one unknown or wrong code from this IP (see :func:`guard_code_lookup`)."""
     window(request, "code-misses", settings.code_misses_per_ip_hour, 3600.0).hit(client_ip(request))
+
+
+def guard_intake(request: Request, settings: Settings) -> None:
+    """Public intake (``POST /api/v1/requests`` by residents and anonymous callers, Open311 POSTs)
+    is limited per client IP: 429 with Retry-After past ``intake_rate_per_ip`` a minute."""
+    wait = window(request, "intake", settings.intake_rate_per_ip, 60.0).hit(client_ip(request))
+    if wait:
+        raise too_many(wait)

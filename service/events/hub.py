@@ -22,6 +22,7 @@ from typing import TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.common.errors import DomainError
 from service.db import Database
 from service.events import outbox
 from service.events.models import OutboxEvent
@@ -31,12 +32,19 @@ log = logging.getLogger("neighborgrid.events")
 T = TypeVar("T")
 
 
-class StreamsFull(Exception):
-    """No room for another stream (of this account, or at all) in this process."""
+#: What a refused stream is told to wait: a slot frees as soon as any stream closes.
+RETRY_AFTER_SECONDS = 15
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+
+class StreamsFull(DomainError):
+    """No room for another stream (of this account, or at all) in this process (429 + Retry-After).
+
+    A cap, not a rate: its message says what is full and no wait is added to it."""
+
+    status = 429
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 class EventHub:

@@ -8,24 +8,24 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
-from service.common.problems import Problem
 from service.deps import ReadSession, SettingsDep
-from service.exports.service import FORMATS, LAYERS, export
+from service.exports.service import LAYERS, export, requested_layers
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
+#: The file types of an export; one GeoJSON layer is answered as a FeatureCollection, more as a zip.
+_FILES = ("application/geopackage+sqlite3", "text/csv", "application/zip")
+_GEOJSON = {
+    "type": "object",
+    "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array", "items": {"type": "object"}}},
+}
 Staff = Annotated[User, Depends(require_roles(Role.PLANNER, Role.DISPATCHER, Role.ADMIN, Role.GRID_WORKER))]
 
 
 @router.get(
     "/export",
     summary="Export layers as a GeoPackage (one layer each), GeoJSON or CSV with WKT",
-    responses={
-        200: {
-            "content": {
-                t: {} for t in ("application/geopackage+sqlite3", "application/geo+json", "text/csv", "application/zip")
-            }
-        }
-    },
+    response_class=Response,
+    responses={200: {"content": {**{t: {} for t in _FILES}, "application/geo+json": {"schema": _GEOJSON}}}},
 )
 def export_layers(
     session: ReadSession,
@@ -34,15 +34,5 @@ def export_layers(
     layers: Annotated[str, Query(max_length=200, description=f"comma-separated: {', '.join(LAYERS)}")] = "grids",
     format: Annotated[str, Query(description="gpkg, geojson or csv")] = "gpkg",
 ) -> Response:
-    wanted = [name.strip() for name in layers.split(",") if name.strip()]
-    unknown = [name for name in wanted if name not in LAYERS]
-    if not wanted or unknown:
-        raise Problem(
-            422,
-            f"layers must be some of {', '.join(LAYERS)}" + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
-            field="layers",
-        )
-    if format not in FORMATS:
-        raise Problem(422, f"format must be one of {', '.join(FORMATS)}", field="format")
-    content, media_type, name = export(session, layers=list(dict.fromkeys(wanted)), fmt=format, settings=settings)
+    content, media_type, name = export(session, layers=requested_layers(layers), fmt=format, settings=settings)
     return Response(content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -18,6 +18,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from service.common.errors import Invalid
 from service.config import Settings
 from service.ogc.providers import PROVIDERS
 
@@ -74,8 +75,23 @@ def layer_frame(session: Session, name: str, settings: Settings) -> gpd.GeoDataF
     return frame
 
 
+def requested_layers(text: str) -> list[str]:
+    """``grids, stations`` as the layer names, once each and in order; Invalid naming ``layers``."""
+    wanted = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in LAYERS]
+    if not wanted or unknown:
+        known = ", ".join(LAYERS)
+        raise Invalid(
+            f"layers must be some of {known}" + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+            field="layers",
+        )
+    return list(dict.fromkeys(wanted))
+
+
 def export(session: Session, *, layers: list[str], fmt: str, settings: Settings) -> tuple[bytes, str, str]:
-    """(content, media type, file name)."""
+    """(content, media type, file name) of ``layers`` in ``fmt``; Invalid naming ``format``."""
+    if fmt not in FORMATS:
+        raise Invalid(f"format must be one of {', '.join(FORMATS)}", field="format")
     frames = {name: layer_frame(session, name, settings) for name in layers}
     if fmt == "gpkg":
         with tempfile.TemporaryDirectory() as tmp:

@@ -13,7 +13,7 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from service.audit.service import request_id_var
+from service.common.request_id import request_id_var
 
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?(1[3-9]\d)[ -]?(\d{4})[ -]?(\d{4})(?!\d)")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")

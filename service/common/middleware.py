@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.audit.service import request_id_var
+from service.common.request_id import request_id_var
 
 log = logging.getLogger("neighborgrid.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -120,10 +120,9 @@ TILE_HOSTS = {
 
 
 def install(app, settings) -> None:
-    """Middleware and handlers, outermost first: request context, CORS (if configured), body guard."""
+    """Middleware and handlers, outermost first: request context, CORS (if configured), body guard;
+    and the handler that answers a lost database connection with 503."""
     from fastapi import Request
-    from fastapi.responses import Response
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
     from starlette.middleware.cors import CORSMiddleware
 
     from service.common.guards import RequestGuard
@@ -152,13 +151,3 @@ def install(app, settings) -> None:
 
     app.add_exception_handler(DBAPIError, outage)
     app.add_exception_handler(PoolTimeout, outage)
-
-    @app.get(
-        "/metrics",
-        tags=["operations"],
-        summary="Prometheus metrics",
-        response_model=None,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
-    )
-    def metrics() -> Response:
-        return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -9,7 +9,7 @@ across worker processes), and signed for its own audience, so no other endpoint 
 The stream holds no database session: the account is checked in a short session when it opens and
 every ``events_recheck_seconds`` after (disabled, signed out everywhere, role changed, token signed
 out, signing key rotated: the stream ends), and events are read and filtered per watcher in short sessions
-(service/events/watchers.py). Streams are capped per account and per process (429 + Retry-After).
+(service/live/watchers.py). Streams are capped per account and per process (429 + Retry-After).
 """
 
 from __future__ import annotations
@@ -37,27 +37,29 @@ from service.common.problems import Problem
 from service.config import Settings
 from service.db import Database
 from service.deps import DatabaseDep, SettingsDep
-from service.events.hub import EventHub, StreamsFull
+from service.events.hub import EventHub
 from service.events.models import OutboxEvent
-from service.events.watchers import STREAM_ROLES, StreamEnded, Watcher, recheck, visible_events, watcher_for
+from service.live.schemas import Ticket
+from service.live.watchers import STREAM_ROLES, StreamEnded, Watcher, recheck, visible_events, watcher_for
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
-KEEPALIVE_SECONDS = 15.0
 TICKET_TTL = timedelta(seconds=60)
 #: The audience of stream tickets: the bearer-token check (audience "neighborgrid") refuses them.
 TICKET_AUDIENCE = "neighborgrid:events"
 #: Largest event id a client may name: ids are 64-bit integers in the database.
 MAX_EVENT_ID = 2**63 - 1
-#: What a refused stream is told to wait: a slot frees as soon as any stream closes.
-RETRY_AFTER_SECONDS = 15
 Streamer = Annotated[User, Depends(require_roles(*STREAM_ROLES))]
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-@router.post("/ticket", summary="A 60-second, single-use ticket to open the event stream from a browser")
-def ticket(user: Streamer, settings: SettingsDep) -> dict[str, str | int]:
+@router.post(
+    "/ticket",
+    response_model=Ticket,
+    summary="A 60-second, single-use ticket to open the event stream from a browser",
+)
+def ticket(user: Streamer, settings: SettingsDep) -> Ticket:
     token = issue_token(
         username=user.username,
         role=f"events:{user.role.value}",
@@ -65,7 +67,7 @@ def ticket(user: Streamer, settings: SettingsDep) -> dict[str, str | int]:
         ttl=TICKET_TTL,
         audience=TICKET_AUDIENCE,
     )
-    return {"ticket": token, "expires_in": int(TICKET_TTL.total_seconds())}
+    return Ticket(ticket=token, expires_in=int(TICKET_TTL.total_seconds()))
 
 
 def _position(
@@ -85,7 +87,8 @@ def _position(
 def _bearer_watcher(db: Database, settings: Settings, token: str) -> Watcher:
     with db.reader() as session:
         user = optional_user(token, session, settings)  # 401 for a bad, expired or signed-out token
-        assert user is not None
+        if user is None:  # not reached: a token was sent, so optional_user answers or refuses
+            raise Problem(401, "the event stream needs a bearer token or a ticket", headers=_CHALLENGE)
         if user.role not in STREAM_ROLES:
             raise Problem(403, f"role {user.role.value!r} may not watch the event stream")
         claims = user.token_claims  # type: ignore[attr-defined]
@@ -148,10 +151,7 @@ async def _watcher(
         raise Problem(401, "the event stream needs a bearer token or a ticket", headers=_CHALLENGE)
     hub: EventHub = request.app.state.events
     total = settings.events_max_streams or 10 * settings.db_pool_size
-    try:
-        release = hub.admit(username, per_user=settings.events_max_streams_per_user, total=total)
-    except StreamsFull as exc:
-        raise Problem(429, exc.detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+    release = hub.admit(username, per_user=settings.events_max_streams_per_user, total=total)  # or 429
     try:
         if claims is not None:
             assert ticket is not None
