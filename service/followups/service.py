@@ -17,28 +17,36 @@ acting for the resident (as the reporter would; the 30-day window of reopening a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from statistics import mean
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from service.audit.service import audit
 from service.auth.models import User
+from service.common.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from service.community.people import COMMUNITY_ADMINS, grids_of, may_act_in_grid
+from service.community.times import parse_time
 from service.config import Settings
 from service.followups.models import FollowUp, FollowUpKind, FollowUpStatus, ResidentAnswer
+from service.followups.schemas import CaseSummary, FollowUpOut, FollowUpPage, FollowUpStats, Period, ResultIn
 from service.grids.models import Grid, WorkerRole
-from service.requests.models import HandlingLevel, RequestEvent, ServiceRequest, Status, WarningLevel
+from service.requests.models import (
+    HandlingLevel,
+    RequestEvent,
+    ServiceRequest,
+    Status,
+    WarningLevel,
+    recorded_warning_level,
+)
+from service.requests.policy import LOW_SATISFACTION
+from service.requests.workflow import Actor, TransitionError, TransitionInput, apply_transition, record
 
 KEY_COLOURS = frozenset({WarningLevel.ORANGE.value, WarningLevel.RED.value})
 FINISHED = frozenset({Status.RESOLVED, Status.VERIFIED, Status.EVALUATED, Status.CLOSED})
-
-
-class FollowUpError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
 
 
 def key_reason(session: Session, req: ServiceRequest) -> str | None:
@@ -48,7 +56,7 @@ def key_reason(session: Session, req: ServiceRequest) -> str | None:
     if req.warning_level.value in KEY_COLOURS:
         return f"warning:{req.warning_level.value}"
     for data in session.scalars(select(RequestEvent.data).where(RequestEvent.request_id == req.id)):
-        colour = (data or {}).get("warning_level")
+        colour = recorded_warning_level(data)
         if colour in KEY_COLOURS:
             return f"warning:{colour}"
     return None
@@ -100,22 +108,32 @@ def on_request_closed(session: Session, req: ServiceRequest, *, now: datetime, s
 def create_return_visit(
     session: Session,
     *,
-    req: ServiceRequest,
+    request_id: int,
     user: User,
     now: datetime,
     settings: Settings,
-    due_at: datetime | None = None,
+    due_at: str | None = None,
     assignee_user_id: int | None = None,
 ) -> FollowUp:
+    """A return visit on a finished case, asked for by the grid's staff; due in
+    ``return_visit_due_days`` unless ``due_at`` (ISO 8601, in the future) says when."""
+    req = session.get(ServiceRequest, request_id)
+    if req is None:
+        raise Invalid(f"no request with id {request_id}", field="request_id")
+    if not may_act_in_grid(session, user, req.grid_id):
+        raise Forbidden("grid workers ask for return visits only in their own grids", field="request_id")
+    due = parse_time(due_at, "due_at", now) if due_at else None
+    if due is not None and due <= now:
+        raise Invalid("due_at must lie in the future", field="due_at")
     if req.status not in FINISHED:
-        raise FollowUpError(
-            409, f"request {req.id} is {req.status.value}; return visits follow finished cases", "request_id"
+        raise Conflict(
+            f"request {req.id} is {req.status.value}; return visits follow finished cases", field="request_id"
         )
     if assignee_user_id is None:
         assignee_user_id, rule = secretary_for(session, req.grid_id)
     else:
         if session.get(User, assignee_user_id) is None:
-            raise FollowUpError(422, f"no account with id {assignee_user_id}", "assignee_user_id")
+            raise Invalid(f"no account with id {assignee_user_id}", field="assignee_user_id")
         rule = "chosen"
     follow_up = FollowUp(
         request_id=req.id,
@@ -123,7 +141,7 @@ def create_return_visit(
         status=FollowUpStatus.PENDING,
         assignee_user_id=assignee_user_id,
         assigned_by_rule=rule,
-        due_at=due_at or now + timedelta(days=settings.return_visit_due_days),
+        due_at=due or now + timedelta(days=settings.return_visit_due_days),
         created_at=now,
         created_by=user.username,
     )
@@ -155,19 +173,17 @@ def record_result(
     settings: Settings,
 ) -> FollowUp:
     """Close the follow-up with the resident's answer; feed satisfaction; reopen the case if asked."""
-    from service.requests.workflow import Actor, TransitionError, TransitionInput, apply_transition, record
-
     if follow_up.status is not FollowUpStatus.PENDING:
-        raise FollowUpError(409, f"the follow-up is already {follow_up.status.value}", "follow_up_id")
+        raise Conflict(f"the follow-up is already {follow_up.status.value}", field="follow_up_id")
     if satisfaction is not None and not 1 <= satisfaction <= 5:
-        raise FollowUpError(422, "satisfaction must be an integer from 1 to 5", "satisfaction")
+        raise Invalid("satisfaction must be an integer from 1 to 5", field="satisfaction")
     if reopen and answer is not ResidentAnswer.NOT_RESOLVED:
-        raise FollowUpError(422, "only a resident who says the problem is not resolved can have it reopened", "reopen")
-    if reopen and satisfaction is not None and satisfaction > 2:
-        raise FollowUpError(422, "a resident who rates above 2 is not asking to reopen the case", "satisfaction")
+        raise Invalid("only a resident who says the problem is not resolved can have it reopened", field="reopen")
+    if reopen and satisfaction is not None and satisfaction > LOW_SATISFACTION:
+        raise Invalid("a resident who rates above 2 is not asking to reopen the case", field="satisfaction")
     if answer is ResidentAnswer.UNREACHABLE and satisfaction is not None:
-        raise FollowUpError(422, "an unreachable resident gives no rating", "satisfaction")
-    req = session.get(ServiceRequest, follow_up.request_id)
+        raise Invalid("an unreachable resident gives no rating", field="satisfaction")
+    req = case_of(session, follow_up)
     follow_up.status = FollowUpStatus.DONE
     follow_up.done_at = now
     follow_up.done_by = user.username
@@ -200,8 +216,8 @@ def record_result(
                 now=now,
                 settings=settings,
             )
-        except TransitionError as exc:
-            raise FollowUpError(exc.status, f"the case cannot be reopened: {exc}", "reopen") from None
+        except TransitionError as exc:  # the workflow's refusal, said of this follow-up's reopen
+            raise DomainError(f"the case cannot be reopened: {exc}", field="reopen", status=exc.status) from None
         follow_up.reopened = True
     session.flush()
     audit(
@@ -216,35 +232,153 @@ def record_result(
     return follow_up
 
 
-def follow_up_dict(f: FollowUp, now: datetime, req: ServiceRequest | None = None) -> dict[str, Any]:
-    out = {
-        "id": f.id,
-        "version": f.version,
-        "request_id": f.request_id,
-        "kind": f.kind.value,
-        "status": f.status.value,
-        "assignee_user_id": f.assignee_user_id,
-        "assigned_by_rule": f.assigned_by_rule,
-        "reason": f.reason,
-        "due_at": f.due_at.isoformat(),
-        "overdue": f.status is FollowUpStatus.PENDING and f.due_at <= now,
-        "created_at": f.created_at.isoformat(),
-        "created_by": f.created_by,
-        "done_at": f.done_at.isoformat() if f.done_at else None,
-        "done_by": f.done_by,
-        "result": f.result,
-        "resident_answer": f.resident_answer.value if f.resident_answer else None,
-        "satisfaction": f.satisfaction,
-        "reopened": f.reopened,
-    }
-    if req is not None:
-        out["request"] = {
-            "tracking_code": req.tracking_code,
-            "status": req.status.value,
-            "category": req.category.code,
-            "grid_id": req.grid_id,
-            "building_id": req.building_id,
-            "warning_level": req.warning_level.value,
-            "level": req.level.value,
-        }
-    return out
+def case_of(session: Session, follow_up: FollowUp) -> ServiceRequest:
+    """The case a follow-up is about (the foreign key cascades: a follow-up never outlives it)."""
+    req = session.get(ServiceRequest, follow_up.request_id)
+    if req is None:
+        raise NotFound(f"no request with id {follow_up.request_id}", field="request_id")
+    return req
+
+
+def follow_up_view(f: FollowUp, now: datetime, req: ServiceRequest) -> FollowUpOut:
+    return FollowUpOut(
+        id=f.id,
+        version=f.version,
+        request_id=f.request_id,
+        kind=f.kind,
+        status=f.status,
+        assignee_user_id=f.assignee_user_id,
+        assigned_by_rule=f.assigned_by_rule,
+        reason=f.reason,
+        due_at=f.due_at.isoformat(),
+        overdue=f.status is FollowUpStatus.PENDING and f.due_at <= now,
+        created_at=f.created_at.isoformat(),
+        created_by=f.created_by,
+        done_at=f.done_at.isoformat() if f.done_at else None,
+        done_by=f.done_by,
+        result=f.result,
+        resident_answer=f.resident_answer,
+        satisfaction=f.satisfaction,
+        reopened=f.reopened,
+        request=CaseSummary(
+            tracking_code=req.tracking_code,
+            status=req.status.value,
+            category=req.category.code,
+            grid_id=req.grid_id,
+            building_id=req.building_id,
+            warning_level=req.warning_level.value,
+            level=req.level.value,
+        ),
+    )
+
+
+# -- reads for the staff: their own, their grids', or all (dispatchers and admins) -----------------
+
+
+def _may_see(session: Session, user: User, f: FollowUp, req: ServiceRequest) -> bool:
+    return user.role in COMMUNITY_ADMINS or f.assignee_user_id == user.id or may_act_in_grid(session, user, req.grid_id)
+
+
+def load_for(session: Session, *, follow_up_id: int, user: User) -> tuple[FollowUp, ServiceRequest]:
+    """A follow-up with its case, if ``user`` may see it (404 when there is none, 403 when it is
+    neither theirs nor in their grids)."""
+    f = session.get(FollowUp, follow_up_id)
+    if f is None:
+        raise NotFound(f"no follow-up with id {follow_up_id}", field="follow_up_id")
+    req = case_of(session, f)
+    if not _may_see(session, user, f, req):
+        raise Forbidden("this follow-up is neither yours nor in your grids", field="follow_up_id")
+    return f, req
+
+
+def read(session: Session, *, follow_up_id: int, user: User, now: datetime) -> FollowUpOut:
+    f, req = load_for(session, follow_up_id=follow_up_id, user=user)
+    return follow_up_view(f, now, req)
+
+
+@dataclass
+class FollowUpFilter:
+    status: list[FollowUpStatus] | None = None
+    kind: FollowUpKind | None = None
+    request_id: int | None = None
+    mine: bool = False
+    unassigned: bool = False
+    overdue: bool | None = None
+
+
+def list_for(session: Session, *, user: User, where: FollowUpFilter, now: datetime) -> FollowUpPage:
+    """Follow-ups ``user`` may see, soonest due first."""
+    query = select(FollowUp, ServiceRequest).join(ServiceRequest, ServiceRequest.id == FollowUp.request_id)
+    if user.role not in COMMUNITY_ADMINS:
+        query = query.where(
+            or_(FollowUp.assignee_user_id == user.id, ServiceRequest.grid_id.in_(sorted(grids_of(session, user))))
+        )
+    if where.mine:
+        query = query.where(FollowUp.assignee_user_id == user.id)
+    if where.unassigned:
+        query = query.where(FollowUp.assignee_user_id.is_(None))
+    if where.status:
+        query = query.where(FollowUp.status.in_(where.status))
+    for column, value in ((FollowUp.kind, where.kind), (FollowUp.request_id, where.request_id)):
+        if value is not None:
+            query = query.where(column == value)
+    rows = session.execute(query.order_by(FollowUp.due_at, FollowUp.id))
+    items = [follow_up_view(f, now, req) for f, req in rows]
+    if where.overdue is not None:
+        items = [i for i in items if i.overdue == where.overdue]
+    return FollowUpPage(items=items, total=len(items), now=now.isoformat())
+
+
+def stats(session: Session, *, user: User, start: datetime, end: datetime, now: datetime) -> FollowUpStats:
+    """Follow-ups created in [start, end) that ``user`` may see: done, on time, the residents'
+    answers, their mean rating and the cases reopened."""
+    query = (
+        select(FollowUp, ServiceRequest)
+        .join(ServiceRequest, ServiceRequest.id == FollowUp.request_id)
+        .where(FollowUp.created_at >= start, FollowUp.created_at < end)
+    )
+    if user.role not in COMMUNITY_ADMINS:
+        query = query.where(ServiceRequest.grid_id.in_(sorted(grids_of(session, user))))
+    rows = [f for f, _req in session.execute(query)]
+    done = [f for f in rows if f.status is FollowUpStatus.DONE]
+    on_time = sum(f.done_at is not None and f.done_at <= f.due_at for f in done)
+    rated = [f.satisfaction for f in done if f.satisfaction is not None]
+    return FollowUpStats(
+        period=Period(start=start.isoformat(), end=end.isoformat()),
+        total=len(rows),
+        pending=sum(f.status is FollowUpStatus.PENDING for f in rows),
+        overdue=sum(f.status is FollowUpStatus.PENDING and f.due_at <= now for f in rows),
+        done=len(done),
+        done_on_time_rate=round(on_time / len(done), 4) if done else None,
+        by_kind={k.value: sum(f.kind is k for f in rows) for k in FollowUpKind},
+        answers={a.value: sum(f.resident_answer is a for f in done) for a in ResidentAnswer},
+        mean_satisfaction=round(mean(rated), 2) if rated else None,
+        reopened=sum(f.reopened for f in done),
+    )
+
+
+def close_with_result(
+    session: Session, *, follow_up_id: int, data: ResultIn, user: User, now: datetime, settings: Settings
+) -> FollowUpOut:
+    """Record a follow-up's result (its assignee, the grid's workers or a dispatcher), guarded by
+    its version; answers with the follow-up as it now stands."""
+    f, req = load_for(session, follow_up_id=follow_up_id, user=user)
+    if data.version is not None and data.version != f.version:
+        raise Conflict(f"stale version {data.version}; the follow-up is at {f.version}", field="version")
+    try:
+        record_result(
+            session,
+            follow_up=f,
+            user=user,
+            answer=data.resident_answer,
+            result=data.result,
+            satisfaction=data.satisfaction,
+            reopen=data.reopen,
+            reason=data.reason,
+            now=now,
+            settings=settings,
+        )
+        session.flush()
+    except StaleDataError:
+        raise Conflict("the follow-up or its case changed meanwhile; reload it", field="version") from None
+    return follow_up_view(f, now, req)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.auth.models import Role, User
 from service.buildings.models import Building
-from service.common.problems import Problem
+from service.common.errors import Forbidden
 from service.community.people import volunteer_of, worker_of
 from service.households.models import KeyHousehold
 
@@ -35,16 +35,16 @@ def visible(session: Session, user: User) -> ColumnElement[bool]:
 def require_access(session: Session, user: User) -> None:
     """403 for callers who can see no key household at all (the register is not theirs)."""
     if user.role not in MAY_SEE:
-        raise Problem(403, f"role {user.role.value!r} may not see key households")
+        raise Forbidden(f"role {user.role.value!r} may not see key households")
     if user.role is Role.GRID_WORKER and worker_of(session, user) is None:
-        raise Problem(403, "this account is not linked to a grid worker")
+        raise Forbidden("this account is not linked to a grid worker")
     if user.role is Role.VOLUNTEER:
         volunteer = volunteer_of(session, user)
         cares = volunteer is not None and session.scalar(
             select(KeyHousehold.id).where(KeyHousehold.caretaker_volunteer_id == volunteer.id).limit(1)
         )
         if not cares:
-            raise Problem(403, "only caretakers, the grid's workers, dispatchers and admins see key households")
+            raise Forbidden("only caretakers, the grid's workers, dispatchers and admins see key households")
 
 
 def can_see(session: Session, user: User, household: KeyHousehold) -> bool:

@@ -1,5 +1,7 @@
-"""The key-household register: views, visits (a need found becomes a request in one step), and the
-overdue check the scheduler runs. Functions take a session and never commit."""
+"""The key-household register: who may see which household, the reads (each one audited), the
+register and its changes, visits (a need found becomes a request in one step), and the overdue
+check the scheduler runs. Functions take a session and keyword arguments and never commit;
+refusals are ``DomainError``s."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from geoalchemy2.shape import from_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -14,11 +17,24 @@ from sqlalchemy.orm.exc import StaleDataError
 from service.audit.service import audit
 from service.auth.models import User
 from service.buildings.models import Building
+from service.common.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from service.common.geojson import feature
+from service.community.people import may_act_in_grid
 from service.config import Settings
 from service.db import Database
 from service.events.outbox import publish
 from service.grids.models import GridWorker
+from service.households import access
 from service.households.models import HouseholdVisit, KeyHousehold
+from service.households.schemas import (
+    HouseholdIn,
+    HouseholdLayer,
+    HouseholdOut,
+    HouseholdPage,
+    HouseholdPatch,
+    VisitOut,
+    VisitRecorded,
+)
 from service.requests.intake import IntakeError, NewRequest, create_request
 from service.requests.models import Channel
 from service.volunteers.models import Volunteer
@@ -26,13 +42,6 @@ from service.wishes.service import building_point
 
 OVERDUE_TOPIC = "key_household.overdue"
 VISITED_TOPIC = "key_household.visited"
-
-
-class HouseholdError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
 
 
 def due_at(h: KeyHousehold) -> datetime:
@@ -50,58 +59,50 @@ def read_audit(session: Session, user: User, households: list[KeyHousehold], *, 
         audit(session, actor=user, action=f"key_household:{action}", entity="key_household", entity_id=h.id, now=now)
 
 
-def household_dict(h: KeyHousehold, building: Building, now: datetime, *, with_visits: bool = False) -> dict[str, Any]:
+def household_view(h: KeyHousehold, building: Building, now: datetime, *, with_visits: bool = False) -> HouseholdOut:
     """The full record, for those who may see it (never for a map layer)."""
     p = building_point(building)
     due = due_at(h)
-    out = {
-        "id": h.id,
-        "version": h.version,
-        "building_id": building.id,
-        "building_name_zh": building.name_zh,
-        "grid_id": building.grid_id,
-        "unit_label": h.unit_label,
-        "head_name": h.head_name,
-        "phone": h.phone,
-        "kinds": h.kinds,
-        "members": h.members,
-        "notes": h.notes,
-        "caretaker_worker_id": h.caretaker_worker_id,
-        "caretaker_volunteer_id": h.caretaker_volunteer_id,
-        "visit_every_days": h.visit_every_days,
-        "last_visit_at": h.last_visit_at.isoformat() if h.last_visit_at else None,
-        "due_at": due.isoformat(),
-        "overdue": is_overdue(h, now),
-        "overdue_days": round((now - due).total_seconds() / 86400, 2) if is_overdue(h, now) else 0,
-        "active": h.active,
-        "lon": round(p.x, 7),
-        "lat": round(p.y, 7),
-    }
-    if with_visits:
-        out["visits"] = [visit_dict(v) for v in h.visits]
-    return out
+    overdue = is_overdue(h, now)
+    visits = {"visits": [visit_view(v) for v in h.visits]} if with_visits else {}
+    return HouseholdOut(
+        id=h.id,
+        version=h.version,
+        building_id=building.id,
+        building_name_zh=building.name_zh,
+        grid_id=building.grid_id,
+        unit_label=h.unit_label,
+        head_name=h.head_name,
+        phone=h.phone,
+        kinds=h.kinds,
+        members=h.members,
+        notes=h.notes,
+        caretaker_worker_id=h.caretaker_worker_id,
+        caretaker_volunteer_id=h.caretaker_volunteer_id,
+        visit_every_days=h.visit_every_days,
+        last_visit_at=h.last_visit_at.isoformat() if h.last_visit_at else None,
+        due_at=due.isoformat(),
+        overdue=overdue,
+        overdue_days=round((now - due).total_seconds() / 86400, 2) if overdue else 0,
+        active=h.active,
+        lon=round(p.x, 7),
+        lat=round(p.y, 7),
+        **visits,
+    )
 
 
-def visit_dict(v: HouseholdVisit) -> dict[str, Any]:
-    return {
-        "id": v.id,
-        "at": v.at.isoformat(),
-        "visitor": v.visitor,
-        "notes": v.notes,
-        "needs": v.needs,
-    }
+def visit_view(v: HouseholdVisit) -> VisitOut:
+    return VisitOut.model_validate(
+        {"id": v.id, "at": v.at.isoformat(), "visitor": v.visitor, "notes": v.notes, "needs": v.needs}
+    )
 
 
-def building_features(rows: list[tuple[KeyHousehold, Building]], now: datetime) -> list[dict[str, Any]]:
+def building_layer(rows: list[tuple[KeyHousehold, Building]], now: datetime) -> HouseholdLayer:
     """The map layer: one point per building (its entrance), with counts, never a flat or a name."""
-    from geoalchemy2.shape import from_shape
-
-    from service.common.geojson import feature
-
     per_building: dict[int, tuple[Building, list[KeyHousehold]]] = {}
     for h, b in rows:
         per_building.setdefault(b.id, (b, []))[1].append(h)
-    out = []
+    features = []
     for bid, (b, households) in sorted(per_building.items()):
         overdue = [h for h in households if is_overdue(h, now)]
         props = {
@@ -115,8 +116,130 @@ def building_features(rows: list[tuple[KeyHousehold, Building]], now: datetime) 
             "oldest_due_at": min(due_at(h) for h in households).isoformat(),
             "household_ids": sorted(h.id for h in households),
         }
-        out.append(feature(bid, from_shape(building_point(b), srid=4326), props))
+        features.append(feature(bid, from_shape(building_point(b), srid=4326), props))
+    return HouseholdLayer.model_validate({"type": "FeatureCollection", "now": now.isoformat(), "features": features})
+
+
+# -- reads: each one checked against the caller and written to the audit log ----------------------
+
+
+@dataclass
+class HouseholdFilter:
+    overdue: bool | None = None
+    grid_id: int | None = None
+    building_id: int | None = None
+    include_inactive: bool = False
+
+
+def list_for(
+    session: Session, *, user: User, where: HouseholdFilter, now: datetime, geojson: bool
+) -> HouseholdPage | HouseholdLayer:
+    """The households ``user`` may see (403 for those who may see none), as a list or as the map
+    layer; every household returned is written to the audit log."""
+    access.require_access(session, user)
+    query = (
+        select(KeyHousehold, Building)
+        .join(Building, Building.id == KeyHousehold.building_id)
+        .where(access.visible(session, user))
+        .order_by(KeyHousehold.id)
+    )
+    if not where.include_inactive:
+        query = query.where(KeyHousehold.active.is_(True))
+    if where.grid_id is not None:
+        query = query.where(Building.grid_id == where.grid_id)
+    if where.building_id is not None:
+        query = query.where(Building.id == where.building_id)
+    rows = [(h, b) for h, b in session.execute(query) if where.overdue is None or is_overdue(h, now) == where.overdue]
+    read_audit(session, user, [h for h, _b in rows], action="map" if geojson else "list", now=now)
+    if geojson:
+        return building_layer(rows, now)
+    items = [household_view(h, b, now) for h, b in rows]
+    return HouseholdPage(items=items, total=len(items), overdue=sum(i.overdue for i in items), now=now.isoformat())
+
+
+def load_for(session: Session, *, user: User, household_id: int) -> tuple[KeyHousehold, Building]:
+    """A household with its building, if ``user`` may see it (404 when there is none, 403 when
+    it is not theirs)."""
+    access.require_access(session, user)
+    household = session.get(KeyHousehold, household_id)
+    if household is None:
+        raise NotFound(f"no key household with id {household_id}", field="household_id")
+    if not access.can_see(session, user, household):
+        raise Forbidden("you do not care for this household and it is not in your grid", field="household_id")
+    building = session.get(Building, household.building_id)
+    assert building is not None  # the foreign key has no ON DELETE: a household keeps its building
+    return household, building
+
+
+def read(session: Session, *, user: User, household_id: int, now: datetime) -> HouseholdOut:
+    """One household with its visits, audited."""
+    household, building = load_for(session, user=user, household_id=household_id)
+    out = household_view(household, building, now, with_visits=True)
+    read_audit(session, user, [household], action="read", now=now)
     return out
+
+
+# -- the register -----------------------------------------------------------------------------------
+
+
+def _may_register(session: Session, user: User, building: Building) -> None:
+    if not may_act_in_grid(session, user, building.grid_id):
+        raise Forbidden("only the building's grid workers, dispatchers and admins register key households")
+
+
+def register(session: Session, *, data: HouseholdIn, user: User, settings: Settings, now: datetime) -> HouseholdOut:
+    """Register a household (the building's grid workers, dispatchers, admins), with its caretaker."""
+    building = session.get(Building, data.building_id)
+    if building is None:
+        raise Invalid(f"no building with id {data.building_id}", field="building_id")
+    _may_register(session, user, building)
+    caretaker_exists(session, worker_id=data.caretaker_worker_id, volunteer_id=data.caretaker_volunteer_id)
+    values = data.model_dump()
+    values["kinds"] = [k.value for k in data.kinds]
+    values["visit_every_days"] = data.visit_every_days or settings.key_household_visit_days
+    household = KeyHousehold(**values, created_at=now, updated_at=now)
+    session.add(household)
+    session.flush()
+    audit(session, actor=user, action="key_household:register", entity="key_household", entity_id=household.id, now=now)
+    return household_view(household, building, now)
+
+
+#: Fields a change may leave out but not set to null.
+_NOT_NULL = ("head_name", "kinds", "members", "visit_every_days", "active")
+
+
+def change(session: Session, *, household_id: int, data: HouseholdPatch, user: User, now: datetime) -> HouseholdOut:
+    """Change a household's details, caretaker or frequency (the grid's staff), guarded by its version."""
+    household, building = load_for(session, user=user, household_id=household_id)
+    _may_register(session, user, building)
+    if data.version is not None and data.version != household.version:
+        raise Conflict(f"stale version {data.version}; the household is at {household.version}", field="version")
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    for name in _NOT_NULL:
+        if name in changes and changes[name] is None:
+            raise Invalid(f"{name} may not be null", field=name)
+    if data.kinds is not None:
+        changes["kinds"] = [k.value for k in data.kinds]
+    worker_id = changes.get("caretaker_worker_id", household.caretaker_worker_id)
+    volunteer_id = changes.get("caretaker_volunteer_id", household.caretaker_volunteer_id)
+    caretaker_exists(session, worker_id=worker_id, volunteer_id=volunteer_id)
+    for name, value in changes.items():
+        setattr(household, name, value)
+    household.updated_at = now
+    try:
+        session.flush()
+    except StaleDataError:
+        raise Conflict("the household changed meanwhile; reload it", field="version") from None
+    audit(
+        session,
+        actor=user,
+        action="key_household:change",
+        entity="key_household",
+        entity_id=household.id,
+        after={"fields": sorted(changes)},
+        now=now,
+    )
+    return household_view(household, building, now)
 
 
 @dataclass
@@ -140,19 +263,19 @@ def log_visit(
     (located at the building, channel ``patrol``, no reporter: nothing in it names the household)."""
     at = data.at or now
     if at > now + timedelta(minutes=5):
-        raise HouseholdError(422, "at must not lie in the future", "at")
+        raise Invalid("at must not lie in the future", field="at")
     if at < now - timedelta(days=30):
-        raise HouseholdError(422, "at must lie within the last 30 days", "at")
+        raise Invalid("at must lie within the last 30 days", field="at")
     if not data.notes.strip():
-        raise HouseholdError(422, "notes must say how the household is", "notes")
+        raise Invalid("notes must say how the household is", field="notes")
     needs = []
     for i, need in enumerate(data.needs):
         if not need.description.strip():
-            raise HouseholdError(422, "a need must be described", f"needs[{i}].description")
+            raise Invalid("a need must be described", field=f"needs[{i}].description")
         entry: dict[str, Any] = {"description": need.description.strip(), "category": need.category, "request_id": None}
         if need.raise_request:
             if not need.category:
-                raise HouseholdError(422, "a need raised as a request needs its category", f"needs[{i}].category")
+                raise Invalid("a need raised as a request needs its category", field=f"needs[{i}].category")
             try:
                 req = create_request(
                     session,
@@ -166,7 +289,8 @@ def log_visit(
                     now=now,
                 )
             except IntakeError as exc:
-                raise HouseholdError(exc.status, str(exc), f"needs[{i}].{exc.field}") from None
+                # intake's refusal, naming the need it is about
+                raise DomainError(str(exc), field=f"needs[{i}].{exc.field}", status=exc.status) from None
             entry["request_id"] = req.id
             entry["tracking_code"] = req.tracking_code
         needs.append(entry)
@@ -198,17 +322,38 @@ def log_visit(
     return visit
 
 
+def visit(
+    session: Session,
+    *,
+    household: KeyHousehold,
+    building: Building,
+    data: NewVisit,
+    user: User,
+    settings: Settings,
+    now: datetime,
+) -> VisitRecorded:
+    """Log a visit to a household ``user`` may see (``load_for``), answering with the visit and the
+    household as it now stands."""
+    try:
+        record = log_visit(session, household=household, data=data, user=user, settings=settings, now=now)
+        session.flush()
+    except StaleDataError:
+        raise Conflict("the household changed meanwhile; try again", field="household_id") from None
+    return VisitRecorded.model_validate(
+        visit_view(record).model_dump(exclude_unset=True) | {"household": household_view(household, building, now)}
+    )
+
+
 def caretaker_exists(session: Session, *, worker_id: int | None, volunteer_id: int | None) -> None:
     if worker_id is None and volunteer_id is None:
-        raise HouseholdError(
-            422,
+        raise Invalid(
             "a key household needs a caretaker: caretaker_worker_id or caretaker_volunteer_id",
-            "caretaker_worker_id",
+            field="caretaker_worker_id",
         )
     if worker_id is not None and session.get(GridWorker, worker_id) is None:
-        raise HouseholdError(422, f"no grid worker with id {worker_id}", "caretaker_worker_id")
+        raise Invalid(f"no grid worker with id {worker_id}", field="caretaker_worker_id")
     if volunteer_id is not None and session.get(Volunteer, volunteer_id) is None:
-        raise HouseholdError(422, f"no volunteer with id {volunteer_id}", "caretaker_volunteer_id")
+        raise Invalid(f"no volunteer with id {volunteer_id}", field="caretaker_volunteer_id")
 
 
 # -- the scheduler's overdue check ----------------------------------------------------------------
