@@ -179,16 +179,20 @@ def free_port() -> int:
 
 
 #: Load clients post anonymously from loopback: their Idempotency-Keys are scoped to that address.
-LOOPBACK_SCOPE = "ip:127.0.0.1"
+LOOPBACK = "127.0.0.1"
 
 
-def stored_under_keys(conn, text_before: str, key_prefix: str, *, scope: str = LOOPBACK_SCOPE) -> tuple[list[str], int]:
+def stored_under_keys(conn, text_before: str, key_prefix: str, *, scope: str | None = None) -> tuple[list[str], int]:
     """The client keys of the rows a run stored, one per row, and how many rows were not stored under
     their own key. Each body's description is ``text_before`` + its Idempotency-Key, and the run's
-    keys start with ``key_prefix``; the database keeps only the caller-scoped hash of a key."""
+    keys start with ``key_prefix``; the database keeps only the caller-scoped hash of a key. ``scope``
+    is the posting caller's (default: an anonymous one on loopback, as the service names it)."""
     from sqlalchemy import text
 
     from service.requests.intake import scoped_idempotency_key
+    from service.requests.service import caller_scope
+
+    scope = scope if scope is not None else caller_scope(user_id=None, ip=LOOPBACK)
 
     like = "".join("\\" + c if c in "%_\\" else c for c in text_before + key_prefix) + "%"
     rows = conn.execute(

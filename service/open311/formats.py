@@ -13,7 +13,7 @@ import re
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from fastapi.responses import Response
+from service.common.errors import DomainError
 
 #: list root -> item element, for XML
 _ITEM = {
@@ -67,20 +67,23 @@ def to_xml(root: str, body: Any) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(element, encoding="utf-8")
 
 
-def render(fmt: str, root: str, body: Any, status: int = 200) -> Response:
-    if fmt == "xml":
-        return Response(to_xml(root, body), status_code=status, media_type="text/xml; charset=utf-8")
-    return Response(json.dumps(body, ensure_ascii=False).encode(), status_code=status, media_type="application/json")
+#: The media type of each format's answers.
+MEDIA_TYPES = {"json": "application/json", "xml": "text/xml; charset=utf-8"}
 
 
-class Open311Error(Exception):
-    """An Open311 error answer: 400, 403 or 404 with an array of {code, description}."""
+def encode(fmt: str, root: str, body: Any) -> bytes:
+    """``body`` as GeoReport spells it in ``fmt``: JSON as it is, XML under ``root``."""
+    return to_xml(root, body) if fmt == "xml" else json.dumps(body, ensure_ascii=False).encode()
+
+
+class Open311Error(DomainError):
+    """An Open311 refusal (400, 403 or 404), answered in the request's format as an array of
+    ``{code, description}`` (the Open311 routes' own handler, not problem+json)."""
 
     def __init__(self, status: int, description: str, fmt: str = "json") -> None:
-        super().__init__(description)
-        self.status = status
+        super().__init__(description, status=status)
         self.description = description
         self.fmt = fmt
 
-    def response(self) -> Response:
-        return render(self.fmt, "errors", [{"code": self.status, "description": self.description}], self.status)
+    def body(self) -> list[dict[str, Any]]:
+        return [{"code": self.status, "description": self.description}]

@@ -27,6 +27,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from service.common.errors import Conflict, DomainError, Invalid, TooLarge, TooManyRequests, UnsupportedMedia
 from service.config import Settings
 from service.requests.models import RequestPhoto, ServiceRequest
 
@@ -38,12 +39,14 @@ _PILLOW_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"
 Image.MAX_IMAGE_PIXELS = 200_000_000
 
 
-class PhotoError(ValueError):
-    def __init__(self, status: int, message: str, field: str = "file", headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-        self.headers = headers
+#: The field a refused photo names: the upload itself.
+FILE = "file"
+
+
+class StorageFull(DomainError):
+    """The photo storage budget is spent (507): the operator must act, not the client."""
+
+    status = 507
 
 
 @dataclass(frozen=True)
@@ -71,23 +74,23 @@ def clean_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage:
 
     CPU-bound (a few hundred ms for a phone photo): call it from a thread, not the event loop."""
     if not data:
-        raise PhotoError(422, "the file is empty")
+        raise Invalid("the file is empty", field=FILE)
     if len(data) > max_bytes:
-        raise PhotoError(413, f"the file is larger than {max_bytes} bytes")
+        raise TooLarge(f"the file is larger than {max_bytes} bytes", field=FILE)
     kind = sniff(data)
     if kind is None:
-        raise PhotoError(415, "only JPEG, PNG and WebP photos are accepted")
+        raise UnsupportedMedia("only JPEG, PNG and WebP photos are accepted", field=FILE)
     fmt = _PILLOW_FORMAT[kind[0]]
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as img:
             if img.width * img.height > max_pixels:
-                raise PhotoError(422, f"the image has more than {max_pixels} pixels")
+                raise Invalid(f"the image has more than {max_pixels} pixels", field=FILE)
             img.load()
             upright = ImageOps.exif_transpose(img)
-    except PhotoError:
+    except DomainError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-        raise PhotoError(415, f"the file is not a readable {fmt} image") from exc
+        raise UnsupportedMedia(f"the file is not a readable {fmt} image", field=FILE) from exc
     upright.info = {}  # ICC profile, comments, text chunks: Pillow would copy some of them from here
     out = io.BytesIO()
     if fmt == "JPEG":
@@ -118,14 +121,18 @@ def check_quotas(
     now: datetime,
     settings: Settings,
 ) -> None:
-    """Raise PhotoError (409, 429 or 507) when storing ``size`` more bytes would break a quota."""
-    count = session.scalar(
-        select(func.count())
-        .select_from(RequestPhoto)
-        .where(RequestPhoto.request_id == req.id, RequestPhoto.stage == stage)
+    """Raise Conflict (409), TooManyRequests (429) or StorageFull (507) when storing ``size`` more
+    bytes would break a quota."""
+    count = (
+        session.scalar(
+            select(func.count())
+            .select_from(RequestPhoto)
+            .where(RequestPhoto.request_id == req.id, RequestPhoto.stage == stage)
+        )
+        or 0
     )
     if count >= settings.photo_max_per_request:
-        raise PhotoError(409, f"a request holds at most {settings.photo_max_per_request} {stage} photos")
+        raise Conflict(f"a request holds at most {settings.photo_max_per_request} {stage} photos", field=FILE)
     if uploader_ip is not None and (settings.photo_uploads_per_ip_hour or settings.photo_bytes_per_ip_hour):
         since = now - QUOTA_WINDOW
         n, used, first = session.execute(
@@ -138,14 +145,10 @@ def check_quotas(
         if over_count or over_bytes:
             wait = math.ceil(((first + QUOTA_WINDOW) - now).total_seconds()) if first is not None else 3600
             seconds = min(max(wait, 1), 3600)
-            raise PhotoError(
-                429,
-                f"this address has sent its photos for this hour; try again in {seconds} s",
-                headers={"Retry-After": str(seconds)},
-            )
-    total = session.scalar(select(func.coalesce(func.sum(RequestPhoto.size), 0)))
+            raise TooManyRequests("this address has sent its photos for this hour", retry_after=seconds, field=FILE)
+    total = session.scalar(select(func.coalesce(func.sum(RequestPhoto.size), 0))) or 0
     if total + size > settings.photo_storage_budget_bytes:
-        raise PhotoError(507, "the photo storage is full; tell the service's operator")
+        raise StorageFull("the photo storage is full; tell the service's operator", field=FILE)
 
 
 def add_photo(
@@ -160,7 +163,7 @@ def add_photo(
 ) -> RequestPhoto:
     """Check the quotas, store the file and add its row (the caller commits)."""
     if stage not in STAGES:
-        raise PhotoError(422, f"stage must be one of {', '.join(STAGES)}", "stage")
+        raise Invalid(f"stage must be one of {', '.join(STAGES)}", field="stage")
     _lock_quotas(session)
     check_quotas(
         session, req=req, stage=stage, size=len(image.data), uploader_ip=uploader_ip, now=now, settings=settings

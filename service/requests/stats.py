@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from statistics import mean
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.requests.models import CLOSED_STATUSES, OPEN_STATUSES, ServiceRequest, Status
+from service.requests.schemas import Period, StatsOut
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -36,7 +36,7 @@ def compute_stats(
     now: datetime,
     grid_id: int | None = None,
     community_id: int | None = None,
-) -> dict[str, Any]:
+) -> StatsOut:
     query = select(ServiceRequest).where(ServiceRequest.reported_at >= start, ServiceRequest.reported_at < end)
     if grid_id is not None:
         query = query.where(ServiceRequest.grid_id == grid_id)
@@ -53,32 +53,32 @@ def compute_stats(
     rated = [r.satisfaction for r in rows if r.satisfaction is not None]
     overdue = [r for r in rows if r.status in OPEN_STATUSES and r.due_resolve_at <= now]
 
-    return {
-        "period": {"start": start.isoformat(), "end": end.isoformat()},
-        "grid_id": grid_id,
-        "community_id": community_id,
-        "total": len(rows),
-        "open": sum(r.status in OPEN_STATUSES for r in rows),
-        "closed": len(closed),
-        "due_to_close": len(due),
-        "closure_rate": _ratio(len(closed), len(due)),
-        "on_time_rate": _ratio(len(on_time), len(due)),
-        "mean_response_minutes": round(mean(responses), 2) if responses else None,
-        "mean_onsite_minutes": round(mean(onsite), 2) if onsite else None,
-        "response_within_sla_rate": _ratio(
+    return StatsOut(
+        period=Period(start=start.isoformat(), end=end.isoformat()),
+        grid_id=grid_id,
+        community_id=community_id,
+        total=len(rows),
+        open=sum(r.status in OPEN_STATUSES for r in rows),
+        closed=len(closed),
+        due_to_close=len(due),
+        closure_rate=_ratio(len(closed), len(due)),
+        on_time_rate=_ratio(len(on_time), len(due)),
+        mean_response_minutes=round(mean(responses), 2) if responses else None,
+        mean_onsite_minutes=round(mean(onsite), 2) if onsite else None,
+        response_within_sla_rate=_ratio(
             sum(r.accepted_at is not None and r.accepted_at <= r.due_response_at for r in rows),
             sum(r.accepted_at is not None for r in rows),
         ),
-        "onsite_within_sla_rate": _ratio(
+        onsite_within_sla_rate=_ratio(
             sum(r.on_site_at is not None and r.on_site_at <= r.due_onsite_at for r in rows),
             sum(r.on_site_at is not None for r in rows),
         ),
-        "satisfaction_rate": _ratio(sum(s >= 4 for s in rated), len(rated)),
-        "mean_satisfaction": round(mean(rated), 2) if rated else None,
-        "rework_rate": _ratio(sum(r.reopen_count > 0 for r in closed), len(closed)),
-        "overdue_open": len(overdue),
-        "by_category": dict(sorted(Counter(r.category.code for r in rows).items())),
-        "by_channel": dict(sorted(Counter(r.channel.value for r in rows).items())),
-        "by_status": dict(sorted(Counter(r.status.value for r in rows).items())),
-        "by_warning_level": dict(sorted(Counter(r.warning_level.value for r in rows).items())),
-    }
+        satisfaction_rate=_ratio(sum(s >= 4 for s in rated), len(rated)),
+        mean_satisfaction=round(mean(rated), 2) if rated else None,
+        rework_rate=_ratio(sum(r.reopen_count > 0 for r in closed), len(closed)),
+        overdue_open=len(overdue),
+        by_category=dict(sorted(Counter(r.category.code for r in rows).items())),
+        by_channel=dict(sorted(Counter(r.channel.value for r in rows).items())),
+        by_status=dict(sorted(Counter(r.status.value for r in rows).items())),
+        by_warning_level=dict(sorted(Counter(r.warning_level.value for r in rows).items())),
+    )
