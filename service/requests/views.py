@@ -66,7 +66,8 @@ def lonlat(req: ServiceRequest) -> tuple[float, float]:
 
 
 def event_payload(req: ServiceRequest, *, action: str) -> dict[str, Any]:
-    """What the live map needs to draw and recolour a marker; no personal data."""
+    """What the live map needs to draw and recolour a marker; no personal data. Its keys and types
+    are ``schemas.RequestChange`` (the ``request.created``/``request.updated`` events' payload)."""
     lon, lat = lonlat(req)
     return {
         "id": req.id,
@@ -115,7 +116,7 @@ def request_dict(
     req: ServiceRequest, *, full_reporter: bool, allowed_actions: list[str] | None = None
 ) -> dict[str, Any]:
     """The case payload. ``allowed_actions`` (``policy.allowed_actions`` for the caller) is
-    included when given."""
+    included when given. Its keys and types are ``schemas.CaseOut``, which the routes declare."""
     lon, lat = lonlat(req)
     out = {
         "id": req.id,
