@@ -13,10 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 from starlette.concurrency import run_in_threadpool
 
-from service.audit.service import audit
 from service.auth.deps import OptionalUser, require_roles
 from service.auth.models import Role, User
 from service.common.etags import if_match_version
@@ -27,7 +25,7 @@ from service.common.ratelimit import client_ip, guard_code_lookup, guard_intake,
 from service.config import Settings
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 from service.requests import access, policy, service
-from service.requests.intake import NewRequest, check_channel, clean_text, submit_request
+from service.requests.intake import NewRequest, clean_text
 from service.requests.models import Channel, HandlingLevel, ServiceRequest, Status, WarningLevel
 from service.requests.photos import STAGES, clean_image, photo_path
 from service.requests.schemas import (
@@ -48,7 +46,7 @@ from service.requests.schemas import (
     VolunteerCandidateOut,
 )
 from service.requests.views import public_status, request_dict
-from service.requests.workflow import Actor, TransitionInput, apply_transition
+from service.requests.workflow import Actor, TransitionInput
 
 router = APIRouter(prefix="/api/v1", tags=["requests"])
 
@@ -109,32 +107,17 @@ def raise_request(
     program (phone, walk-in, patrol) are for staff entering a case."""
     if user is None or user.role in (Role.RESIDENT, Role.VOLUNTEER):
         guard_intake(request, settings)
-    data = NewRequest(**body.model_dump())
-    # Publishing is the reporter's own choice: staff entering a request for someone cannot give it.
-    data.public = data.public and (user is None or user.role in (Role.RESIDENT, Role.VOLUNTEER))
-    reporter = user if user is not None and user.role is Role.RESIDENT else None
     # An Idempotency-Key belongs to its caller: the same key from someone else is another key.
     scope = service.caller_scope(user_id=user.id if user is not None else None, ip=client_ip(request))
-    check_channel(data.channel, user)
-    req, replayed = submit_request(
+    req, replayed = service.raise_request(
         session,
-        data=data,
+        data=NewRequest(**body.model_dump()),
+        user=user,
         settings=settings,
         now=clock(),
-        reporter=reporter,
         idempotency_key=idempotency_key,
-        idempotency_scope=scope,
+        scope=scope,
     )
-    if user is not None and reporter is None and user.role is not Role.VOLUNTEER and not replayed:
-        audit(
-            session,
-            actor=user,
-            action="create",
-            entity="request",
-            entity_id=req.id,
-            now=clock(),
-            after={"status": req.status.value, "category": body.category, "channel": req.channel.value},
-        )
     # Read before commit (on SpatiaLite a later read would queue for the lock). A replay answers
     # as any other read by this caller now: the reporter unmasked only for those who see it.
     full = True if not replayed else access.full_reporter(session, user, req)
@@ -291,35 +274,13 @@ def transition(
     version = body.version if version is None else version
     texts = {name: clean_text(getattr(body, name)) for name in ("note", "reason", "comment")}
     data = TransitionInput(**(body.model_dump(exclude={"tracking_code"}) | texts | {"version": version}))
-    before = {"status": req.status.value, "version": req.version, "level": req.level.value}
     actor = Actor(user, is_reporter=is_reporter)
-    try:
-        apply_transition(session, req=req, data=data, actor=actor, now=clock(), settings=settings)
-        session.flush()  # the version moves here (or StaleDataError); the answer is read before commit
-        if user is not None:
-            after = {"status": req.status.value, "version": req.version, "level": req.level.value}
-            audit(
-                session,
-                actor=user,
-                action=f"transition:{body.action}",
-                entity="request",
-                entity_id=req.id,
-                before=before,
-                after=after,
-            )
-        actions = policy.actions_for(session, req, actor, clock())
-        out = request_dict(req, full_reporter=access.full_reporter(session, user, req), allowed_actions=actions)
-        out["can_reopen"] = policy.can_reopen(req, clock())
-        session.commit()
-    except StaleDataError:
-        session.rollback()
-        current = session.get(ServiceRequest, request_id)
-        raise Problem(
-            409,
-            "the request changed meanwhile; reload it and try again",
-            field="version",
-            current_version=current.version if current else None,
-        ) from None
+    service.transition(session, req=req, data=data, actor=actor, settings=settings, now=clock())
+    # the answer is read before commit (on SpatiaLite a later read would queue for the lock)
+    actions = policy.actions_for(session, req, actor, clock())
+    out = request_dict(req, full_reporter=access.full_reporter(session, user, req), allowed_actions=actions)
+    out["can_reopen"] = policy.can_reopen(req, clock())
+    session.commit()
     return out
 
 

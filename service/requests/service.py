@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from geo.bbox import BBox
 from service.audit.service import audit
@@ -23,6 +24,7 @@ from service.common.times import EARLIEST, time_param
 from service.config import Settings
 from service.requests import access
 from service.requests.assignment import nearest_volunteers, open_loads
+from service.requests.intake import NewRequest, check_channel, submit_request
 from service.requests.models import (
     Channel,
     DuplicateSuggestion,
@@ -48,6 +50,7 @@ from service.requests.schemas import (
 )
 from service.requests.stats import compute_stats
 from service.requests.taxonomy import GROUP_LABELS
+from service.requests.workflow import Actor, TransitionInput, apply_transition
 
 # -- who is asking -----------------------------------------------------------------------------
 
@@ -56,6 +59,79 @@ def caller_scope(*, user_id: int | None, ip: str) -> str:
     """Whose Idempotency-Key it is: the signed-in account's (``user:<id>``), else the address's
     (``ip:<addr>``). The same key from another caller is another key (``intake.scoped_idempotency_key``)."""
     return f"user:{user_id}" if user_id is not None else f"ip:{ip}"
+
+
+# -- raising and moving a case -------------------------------------------------------------------
+
+
+def raise_request(
+    session: Session,
+    *,
+    data: NewRequest,
+    user: User | None,
+    settings: Settings,
+    now: datetime,
+    idempotency_key: str | None,
+    scope: str,
+) -> tuple[ServiceRequest, bool]:
+    """Intake for ``user`` (None: anonymous): (request, replayed). A resident is the reporter;
+    staff entering a case for someone are audited (a replay is not a second entry)."""
+    # Publishing is the reporter's own choice: staff entering a request for someone cannot give it.
+    data.public = data.public and (user is None or user.role in (Role.RESIDENT, Role.VOLUNTEER))
+    reporter = user if user is not None and user.role is Role.RESIDENT else None
+    check_channel(data.channel, user)
+    req, replayed = submit_request(
+        session,
+        data=data,
+        settings=settings,
+        now=now,
+        reporter=reporter,
+        idempotency_key=idempotency_key,
+        idempotency_scope=scope,
+    )
+    if user is not None and reporter is None and user.role is not Role.VOLUNTEER and not replayed:
+        audit(
+            session,
+            actor=user,
+            action="create",
+            entity="request",
+            entity_id=req.id,
+            now=now,
+            after={"status": req.status.value, "category": data.category, "channel": req.channel.value},
+        )
+    return req, replayed
+
+
+def transition(
+    session: Session, *, req: ServiceRequest, data: TransitionInput, actor: Actor, settings: Settings, now: datetime
+) -> None:
+    """Apply one step (``workflow.apply_transition``) and audit it for a signed-in actor. A
+    concurrent change of the case (its version moved meanwhile) is a Conflict naming ``version``
+    and carrying the ``current_version``; the session is rolled back then."""
+    before = {"status": req.status.value, "version": req.version, "level": req.level.value}
+    request_id = req.id
+    try:
+        apply_transition(session, req=req, data=data, actor=actor, now=now, settings=settings)
+        session.flush()  # the version moves here (or StaleDataError)
+    except StaleDataError:
+        session.rollback()
+        current = session.get(ServiceRequest, request_id)
+        raise Conflict(
+            "the request changed meanwhile; reload it and try again",
+            field="version",
+            current_version=current.version if current else None,
+        ) from None
+    if actor.user is not None:
+        after = {"status": req.status.value, "version": req.version, "level": req.level.value}
+        audit(
+            session,
+            actor=actor.user,
+            action=f"transition:{data.action}",
+            entity="request",
+            entity_id=req.id,
+            before=before,
+            after=after,
+        )
 
 
 # -- categories --------------------------------------------------------------------------------
