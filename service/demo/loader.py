@@ -13,12 +13,11 @@ same way, so a freshly loaded demo has fresh positions, live claims and a few ov
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from geoalchemy2.shape import from_shape, to_shape
+from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, Point, shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import delete, func, select
@@ -31,9 +30,9 @@ from service.buildings.models import Building
 from service.common.layer_cache import AREAS, BUILDINGS, GRIDS
 from service.common.progress import NoProgress, Progress
 from service.common.revisions import bump_revision
-from service.community.times import local_date, week_start
 from service.config import Settings
-from service.duty.models import BuildingRotation, DisputeLog, DisputeOutcome, PropertyRating, RotationMember
+from service.demo.life import Shift, load_community_life
+from service.duty.models import BuildingRotation, DisputeLog, PropertyRating, RotationMember
 from service.followups.models import FollowUp
 from service.grids.history import record_version
 from service.grids.models import (
@@ -50,8 +49,7 @@ from service.households.models import HouseholdVisit, KeyHousehold
 from service.network.graph import NETWORK_REVISION
 from service.network.models import StreetEdge, StreetNode
 from service.organisations.models import Department, PartyOrg, PartyOrgKind, department_pairings
-from service.points.ledger import earn_key
-from service.points.models import CatalogueItem, CommunityEvent, EntryKind, PointsEntry, SourceType
+from service.points.models import CatalogueItem, CommunityEvent
 from service.points.purge import purge_ledger
 from service.requests.models import (
     DuplicateSuggestion,
@@ -62,9 +60,9 @@ from service.requests.models import (
 )
 from service.stations.circles import rebuild_all_circles
 from service.stations.models import Station, StationCircle, StationType
-from service.teams.models import DutyKind, PartyRegistration, RegistrationDuty, Team, TeamMember, TeamRole
+from service.teams.models import PartyRegistration, RegistrationDuty, Team, TeamMember
 from service.volunteers.models import Volunteer
-from service.wishes.models import Wish, WishKind, WishStatus
+from service.wishes.models import Wish
 
 #: username -> (role, display name). ``volunteer1`` and ``gridworker1`` are linked to demo people.
 DEMO_USERS: dict[str, tuple[Role, str]] = {
@@ -193,8 +191,10 @@ def load_demo(
     _create_demo_users(session, password=password, volunteer=on_duty, worker=workers[0])
     session.flush()
     life_counts = (
-        _load_community_life(session, life, shift, areas, grids, workers, volunteers, settings, progress)
-        if life
+        load_community_life(
+            session, life, shift, areas, grids, workers, volunteers, settings, progress, list(DEMO_USERS)
+        )
+        if life and shift
         else {}
     )
     rebuild_all_circles(session, settings=settings, progress=progress)
@@ -443,293 +443,3 @@ def _create_demo_users(session: Session, *, password: str, volunteer: Volunteer,
         elif role is Role.DEPARTMENT:
             code = username.removeprefix("dept_")
             user.department_id = session.scalar(select(Department.id).where(Department.code == code))
-
-
-# -- community life ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shift:
-    """Moves the demo's community life from its reference instant to the load time: instants by the
-    exact difference, dates by whole weeks (so Mondays stay Mondays and the week's duty-holder is
-    the one the data names for the reference week)."""
-
-    delta: timedelta
-    weeks: int
-
-    @classmethod
-    def to(cls, now: datetime, reference: str) -> Shift:
-        ref = datetime.fromisoformat(reference)
-        weeks = (week_start(local_date(now)) - week_start(local_date(ref))).days // 7
-        return cls(now - ref, weeks)
-
-    def at(self, value: str) -> datetime:
-        return (datetime.fromisoformat(value) + self.delta).astimezone(UTC)
-
-    def day(self, value: str) -> date:
-        return date.fromisoformat(value) + timedelta(weeks=self.weeks)
-
-    def week_at(self, value: str) -> datetime:
-        return (datetime.fromisoformat(value) + timedelta(weeks=self.weeks)).astimezone(UTC)
-
-
-def _load_community_life(
-    session: Session,
-    life: dict[str, Any],
-    shift: Shift,
-    areas: dict[str, Area],
-    grids: dict[str, Grid],
-    workers: list[GridWorker],
-    volunteers: list[Volunteer],
-    settings: Settings,
-    progress: Progress,
-) -> dict[str, int]:
-    advance = progress.task("community life", 9)
-    users = {u.username: u for u in session.scalars(select(User).where(User.username.in_(list(DEMO_USERS))))}
-    vol = {v.ref: v for v in volunteers}
-    wrk = {w.ref: w for w in workers}
-    bld = {b.ref: b for b in session.scalars(select(Building))}
-    loaded_at = shift.at(life["reference_time"])
-
-    for key, building_key in life["volunteer_homes"].items():
-        vol[key].home_building_id = bld[building_key].id
-    for t in life["teams"]:
-        team = Team(
-            ref=t["key"],
-            name_zh=t["name_zh"],
-            name_en=t["name_en"],
-            kind=t["kind"],
-            community_id=areas[t["community_key"]].id,
-            grid_id=grids[t["grid_key"]].id if t["grid_key"] else None,
-            description=t["description_zh"],
-            created_at=loaded_at,
-        )
-        team.members = [
-            TeamMember(
-                volunteer_id=vol[k].id,
-                role=TeamRole.LEADER if k == t["leader_key"] else TeamRole.MEMBER,
-                joined_at=loaded_at,
-            )
-            for k in t["member_keys"]
-        ]
-        session.add(team)
-    advance(1)
-
-    party = {o.ref: o.id for o in session.scalars(select(PartyOrg))}
-    for r in life["party_registrations"]:
-        reg = PartyRegistration(
-            ref=r["key"],
-            name_zh=r["name_zh"],
-            name_en=r["name_en"],
-            work_unit_zh=r["work_unit_zh"],
-            phone=r["phone"],
-            community_id=areas[r["community_key"]].id,
-            party_org_id=party.get(r["party_org_key"]),
-            registered_on=shift.day(r["registered_on"]),
-        )
-        reg.duties = [
-            RegistrationDuty(
-                kind=DutyKind(d["kind"]),
-                done_on=shift.day(d["done_on"]),
-                note=d["note"],
-                recorded_by="load-demo",
-                recorded_at=loaded_at,
-            )
-            for d in r["duties"]
-        ]
-        session.add(reg)
-    advance(1)
-
-    items = {}
-    for c in life["catalogue"]:
-        items[c["key"]] = CatalogueItem(
-            ref=c["key"],
-            name_zh=c["name_zh"],
-            name_en=c["name_en"],
-            price=c["price"],
-            unit_zh=c["unit_zh"],
-            unit_en=c["unit_en"],
-            provider_zh=c["provider_zh"],
-            community_id=areas[c["community_key"]].id if c["community_key"] else None,
-            created_at=loaded_at,
-        )
-    events = {}
-    for e in life["community_events"]:
-        events[e["key"]] = CommunityEvent(
-            ref=e["key"],
-            title_zh=e["title_zh"],
-            title_en=e["title_en"],
-            service_kind=e["service_kind"],
-            starts_at=shift.at(e["starts_at"]),
-            hours=e["hours"],
-            community_id=areas[e["community_key"]].id,
-            grid_id=grids[e["grid_key"]].id if e["grid_key"] else None,
-            created_by="load-demo",
-        )
-    session.add_all([*items.values(), *events.values()])
-    session.flush()
-    advance(1)
-
-    wishes = {}
-    for w in life["wishes"]:
-        b = bld[w["building_key"]]
-        claimed = shift.at(w["claimed_at"]) if w["claimed_at"] else None
-        status = WishStatus(w["status"])
-        wishes[w["key"]] = Wish(
-            ref=w["key"],
-            kind=WishKind(w["kind"]),
-            category=w["category"],
-            title=w["title"],
-            description=w["description"],
-            status=status,
-            location=_wkb(_building_point(b)),
-            building_id=b.id,
-            grid_id=b.grid_id,
-            community_id=grids[w["grid_key"]].community_id,
-            poster_user_id=users[w["poster"]].id if w["poster"] else None,
-            on_behalf_of=w["on_behalf_of"],
-            hours=w["hours"],
-            claimant_volunteer_id=vol[w["claimant_key"]].id if w["claimant_key"] else None,
-            claimed_at=claimed,
-            claim_expires_at=claimed + timedelta(hours=settings.wish_claim_hours)
-            if status is WishStatus.CLAIMED
-            else None,
-            claim_count=1 if claimed else 0,
-            fulfilled_at=shift.at(w["fulfilled_at"]) if w["fulfilled_at"] else None,
-            fulfil_note=w["fulfil_note"],
-            confirmed_at=shift.at(w["confirmed_at"]) if w["confirmed_at"] else None,
-            created_at=shift.at(w["created_at"]),
-            updated_at=loaded_at,
-        )
-    session.add_all(wishes.values())
-    session.flush()
-    advance(1)
-
-    entries: list[PointsEntry] = []
-    for e in life["points_ledger"]:
-        kind = EntryKind(e["kind"])
-        v = vol[e["volunteer_key"]]
-        source_type = SourceType(e["source_type"]) if e.get("source_type") else None
-        source = None
-        if source_type is SourceType.EVENT:
-            source = events[e["source_key"]]
-        elif source_type is SourceType.WISH:
-            source = wishes[e["source_key"]]
-        actor = users.get(e["confirmed_by"])
-        entry = PointsEntry(
-            at=shift.at(e["at"]),
-            volunteer_id=v.id,
-            kind=kind,
-            amount=e["amount"],
-            source_type=source_type,
-            source_id=source.id if source else None,
-            earn_key=earn_key(source_type, source.id, v.id) if kind is EntryKind.EARN else None,
-            service_kind=e.get("service_kind"),
-            hours=e.get("hours"),
-            catalogue_item_id=items[e["item_key"]].id if e.get("item_key") else None,
-            quantity=e.get("quantity"),
-            grid_id=grids[e["grid_key"]].id if e.get("grid_key") else None,
-            community_id=areas[e["community_key"]].id if e.get("community_key") else None,
-            actor_user_id=actor.id if actor else None,
-            actor=e["confirmed_by"],
-            note=e["note"],
-        )
-        if kind is EntryKind.CORRECTION:
-            session.flush()
-            entry.corrects_entry_id = entries[e["corrects"]].id
-        if source_type is SourceType.WISH and kind is EntryKind.EARN:
-            source.points_awarded = e["amount"]
-        entries.append(entry)
-        session.add(entry)
-    session.flush()
-    advance(1)
-
-    households = 0
-    for h in life["key_households"]:
-        worker = wrk.get(h["caretaker_worker_key"] or "")
-        volunteer = vol.get(h["caretaker_volunteer_key"] or "")
-        carer = worker or volunteer
-        visits = [
-            HouseholdVisit(
-                at=shift.at(v["at"]),
-                visitor_user_id=carer.user_id,
-                visitor=carer.name_zh,
-                notes=v["notes"],
-                needs=v["needs"],
-                recorded_at=shift.at(v["at"]),
-            )
-            for v in h["visits"]
-        ]
-        household = KeyHousehold(
-            ref=h["key"],
-            building_id=bld[h["building_key"]].id,
-            unit_label=h["unit_label"],
-            head_name=h["head_name"],
-            phone=h["phone"],
-            kinds=h["kinds"],
-            members=h["members"],
-            notes=h["notes"],
-            caretaker_worker_id=worker.id if worker else None,
-            caretaker_volunteer_id=volunteer.id if volunteer else None,
-            visit_every_days=h["visit_every_days"],
-            last_visit_at=max((v.at for v in visits), default=None),
-            created_at=shift.at(h["created_at"]),
-            updated_at=loaded_at,
-        )
-        household.visits = visits
-        session.add(household)
-        households += 1
-    advance(1)
-
-    for r in life["building_rotations"]:
-        rotation = BuildingRotation(
-            building_id=bld[r["building_key"]].id,
-            chair_volunteer_id=vol[r["chair_key"]].id,
-            starts_on=shift.day(r["starts_on"]),
-            updated_at=loaded_at,
-            updated_by="load-demo",
-        )
-        rotation.members = [RotationMember(position=i, volunteer_id=vol[k].id) for i, k in enumerate(r["member_keys"])]
-        session.add(rotation)
-    advance(1)
-    for d in life["building_disputes"]:
-        session.add(
-            DisputeLog(
-                building_id=bld[d["building_key"]].id,
-                volunteer_id=vol[d["volunteer_key"]].id,
-                week_start=shift.day(d["week_start"]),
-                at=shift.week_at(d["at"]),
-                summary=d["summary"],
-                outcome=DisputeOutcome(d["outcome"]),
-            )
-        )
-    advance(1)
-    for r in life["property_ratings"]:
-        b = bld[r["building_key"]]
-        session.add(
-            PropertyRating(
-                building_id=b.id,
-                compound_id=b.compound_id,
-                volunteer_id=vol[r["volunteer_key"]].id,
-                week_start=shift.day(r["week_start"]),
-                at=shift.week_at(r["at"]),
-                score=r["score"],
-                comment=r["comment"],
-            )
-        )
-    session.flush()
-    advance(1)
-    return {
-        "teams": len(life["teams"]),
-        "party_registrations": len(life["party_registrations"]),
-        "catalogue_items": len(items),
-        "community_events": len(events),
-        "points_entries": len(entries),
-        "wishes": len(wishes),
-        "key_households": households,
-        "building_rotations": len(life["building_rotations"]),
-    }
-
-
-def _building_point(b: Building):
-    return to_shape(b.entrance) if b.entrance is not None else to_shape(b.geom).representative_point()
