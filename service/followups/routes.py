@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
 from service.common.params import MAX_DB_ID, IdPath
-from service.community.times import parse_time
+from service.common.times import time_param
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 from service.followups import service as followups
 from service.followups.models import FollowUpKind, FollowUpStatus
@@ -55,8 +55,8 @@ def stats(
     end: Annotated[str | None, Query(max_length=40)] = None,
 ) -> FollowUpStats:
     now = clock()
-    end_at = parse_time(end, "end", now + timedelta(seconds=1))
-    start_at = parse_time(start, "start", end_at - timedelta(days=365))
+    end_at = time_param(end, "end", now + timedelta(seconds=1))
+    start_at = time_param(start, "start", end_at - timedelta(days=365))
     return followups.stats(session, user=user, start=start_at, end=end_at, now=now)
 
 

@@ -28,8 +28,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from service.audit.service import audit
 from service.auth.models import User
 from service.common.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from service.common.times import time_param
 from service.community.people import COMMUNITY_ADMINS, grids_of, may_act_in_grid
-from service.community.times import parse_time
 from service.config import Settings
 from service.followups.models import FollowUp, FollowUpKind, FollowUpStatus, ResidentAnswer
 from service.followups.schemas import CaseSummary, FollowUpOut, FollowUpPage, FollowUpStats, Period, ResultIn
@@ -122,7 +122,7 @@ def create_return_visit(
         raise Invalid(f"no request with id {request_id}", field="request_id")
     if not may_act_in_grid(session, user, req.grid_id):
         raise Forbidden("grid workers ask for return visits only in their own grids", field="request_id")
-    due = parse_time(due_at, "due_at", now) if due_at else None
+    due = time_param(due_at, "due_at", now) if due_at else None
     if due is not None and due <= now:
         raise Invalid("due_at must lie in the future", field="due_at")
     if req.status not in FINISHED:

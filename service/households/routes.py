@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from service.auth.deps import CurrentUser
 from service.common.params import MAX_DB_ID, IdPath
-from service.community.times import parse_time
+from service.common.times import time_param
 from service.deps import ClockDep, SettingsDep, WriteSession
 from service.households import service as households
 from service.households.schemas import (
@@ -118,7 +118,7 @@ def visit(
     (channel ``patrol``); the answer carries the new requests' ids and tracking codes."""
     now = clock()
     household, building = households.load_for(session, user=user, household_id=household_id)
-    at = parse_time(body.at, "at", now) if body.at else None
+    at = time_param(body.at, "at", now) if body.at else None
     data = NewVisit(notes=body.notes, at=at, needs=[Need(**n.model_dump()) for n in body.needs])
     out = households.visit(
         session, household=household, building=building, data=data, user=user, settings=settings, now=now

@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from service.audit.service import audit
 from service.auth.models import User
 from service.buildings.models import Building
+from service.buildings.service import anchor_point
 from service.common.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from service.common.geojson import feature
 from service.community.people import may_act_in_grid
@@ -38,7 +39,6 @@ from service.households.schemas import (
 from service.requests.intake import IntakeError, NewRequest, create_request
 from service.requests.models import Channel
 from service.volunteers.models import Volunteer
-from service.wishes.service import building_point
 
 OVERDUE_TOPIC = "key_household.overdue"
 VISITED_TOPIC = "key_household.visited"
@@ -61,7 +61,7 @@ def read_audit(session: Session, user: User, households: list[KeyHousehold], *, 
 
 def household_view(h: KeyHousehold, building: Building, now: datetime, *, with_visits: bool = False) -> HouseholdOut:
     """The full record, for those who may see it (never for a map layer)."""
-    p = building_point(building)
+    p = anchor_point(building)
     due = due_at(h)
     overdue = is_overdue(h, now)
     visits = {"visits": [visit_view(v) for v in h.visits]} if with_visits else {}
@@ -116,7 +116,7 @@ def building_layer(rows: list[tuple[KeyHousehold, Building]], now: datetime) -> 
             "oldest_due_at": min(due_at(h) for h in households).isoformat(),
             "household_ids": sorted(h.id for h in households),
         }
-        features.append(feature(bid, from_shape(building_point(b), srid=4326), props))
+        features.append(feature(bid, from_shape(anchor_point(b), srid=4326), props))
     return HouseholdLayer.model_validate({"type": "FeatureCollection", "now": now.isoformat(), "features": features})
 
 

@@ -25,6 +25,7 @@ from geo.errors import GeoInputError
 from service.audit.service import audit
 from service.auth.models import Role, User
 from service.buildings.models import Building
+from service.buildings.service import anchor_point
 from service.common.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from service.common.geojson import feature
 from service.common.spatial import box_overlaps
@@ -71,13 +72,6 @@ class NewWish:
     on_behalf_of: str | None = None
 
 
-def building_point(building: Building) -> Point:
-    """Where a building is shown: its entrance, else a point inside its footprint."""
-    if building.entrance is not None:
-        return to_shape(building.entrance)
-    return to_shape(building.geom).representative_point()
-
-
 def post_wish(session: Session, *, data: NewWish, user: User, settings: Settings, now: datetime) -> Wish:
     if (data.lon is None) != (data.lat is None):
         missing = "lat" if data.lat is None else "lon"
@@ -93,7 +87,7 @@ def post_wish(session: Session, *, data: NewWish, user: User, settings: Settings
         building = session.get(Building, data.building_id)
         if building is None:
             raise Invalid(f"no building with id {data.building_id}", field="building_id")
-        lon, lat = building_point(building).coords[0]
+        lon, lat = anchor_point(building).coords[0]
     elif data.lon is not None and data.lat is not None:
         try:
             lon, lat = checked_to_wgs84(data.lon, data.lat, data.coord_type)
@@ -106,7 +100,7 @@ def post_wish(session: Session, *, data: NewWish, user: User, settings: Settings
         raise Invalid("the location is outside every grid of the served area", field="lon")
     building = building or where.building
     if building is not None:  # shown at building level, never as a flat
-        lon, lat = building_point(building).coords[0]
+        lon, lat = anchor_point(building).coords[0]
     community = where.community or where.grid.community
     wish = Wish(
         kind=data.kind,
