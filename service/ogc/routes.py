@@ -24,6 +24,7 @@ from service.auth.models import User
 from service.common.links import HostNotAllowed, public_base
 from service.common.params import MAX_OFFSET
 from service.common.spatial import intersects
+from service.common.times import parse_iso
 from service.config import Settings
 from service.deps import ClockDep, ReadSession, SettingsDep
 from service.grids.history import features_at
@@ -181,8 +182,7 @@ def _datetime(value: str | None) -> tuple[datetime | None, datetime | None] | No
     def parse(text: str) -> datetime | None:
         if text in ("", ".."):
             return None
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parse_iso(text)
 
     try:
         if "/" in value:
