@@ -24,6 +24,14 @@ from service.wiring import connect_domains
 app = typer.Typer(help="neighborgrid: community grid governance service.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def _connect() -> None:
+    """Before any command: connect the domains' hooks (also when the app is invoked directly)."""
+    connect_domains()
+
+
 console = Console(stderr=True)
 
 

@@ -7,10 +7,10 @@ stream without a token). ``readable`` joins them for channels open to both.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from fastapi import Request
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
@@ -67,7 +67,14 @@ def is_public(session: Session, req_id: int, settings: Settings, now: datetime) 
     return session.scalar(query) is not None
 
 
-def signed_in_caller(request: Request, session: Session, settings: Settings) -> User | None:
+class _HasHeaders(Protocol):
+    """What ``signed_in_caller`` reads of an HTTP request (its route passes the request)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+def signed_in_caller(request: _HasHeaders, session: Session, settings: Settings) -> User | None:
     """The caller of a channel open to everyone (OGC API, Open311): its account when it sends a
     valid bearer token, else None. A missing, stale or invalid token gets the public answer rather
     than a 401, so GIS and civic clients that send an old token keep working."""
