@@ -29,6 +29,7 @@ import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from service.common.errors import Invalid
 from service.common.progress import NoProgress, Progress
 from service.osm.mapping import PRIMARY_KEYS, STATION_TAG_RULES, rule_for
 from service.stations.models import StationType
@@ -45,8 +46,9 @@ _STATION_KEYS = (
 )
 
 
-class OsmImportError(ValueError):
-    """The file cannot be imported; the message says why, in words meant for the operator."""
+class OsmImportError(Invalid):
+    """The file cannot be imported; the message says why, in words meant for the operator (the
+    CLI prints it; anything serving an import over HTTP answers it as a 422 problem)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,17 +22,15 @@ from geo.coverage import cover_matrix, covered, greedy_siting, optimal_siting
 from geo.network import Snap, WalkGraph
 from service.areas.models import Area
 from service.buildings.models import Building
+from service.common.errors import Conflict
 from service.config import Settings
 from service.grids.models import Grid
 from service.network.graph import walk_graph
 from service.stations.models import Station, StationType
 
 
-class CoverageError(ValueError):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
+class CoverageError(Conflict):
+    """A walk cannot be measured: there is no street network yet (409)."""
 
 
 @dataclass
@@ -46,7 +44,7 @@ class Homes:
 def network(session: Session) -> WalkGraph:
     graph = walk_graph(session)
     if graph is None:
-        raise CoverageError(409, "there is no street network; load the demo or import OpenStreetMap first")
+        raise CoverageError("there is no street network; load the demo or import OpenStreetMap first")
     return graph
 
 

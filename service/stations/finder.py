@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 
 from geo.circles import minutes_to_metres
 from geo.crs import metres_to_degrees
+from geo.network import Snap, WalkGraph
+from service.common.errors import Invalid
 from service.common.spatial import box_overlaps
 from service.config import Settings
-from service.stations.coverage import CoverageError, network
+from service.stations.coverage import network
 from service.stations.models import Station, StationType
 
 
@@ -23,6 +25,19 @@ class Found:
     walk_m: float
     walk_minutes: float
     route: LineString | None
+
+
+def snap_origin(graph: WalkGraph, *, lon: float, lat: float, settings: Settings) -> Snap:
+    """Where a walk from (lon, lat) joins the streets; a point too far from any street (outside
+    the served area) is a 422 naming ``lon``."""
+    source = graph.snap(lon, lat)
+    if source.offset_m > settings.max_snap_distance_m:
+        raise Invalid(
+            f"the point is {source.offset_m:.0f} m from the nearest street (limit "
+            f"{settings.max_snap_distance_m:.0f} m); is it inside the served area?",
+            field="lon",
+        )
+    return source
 
 
 def nearby_stations(
@@ -39,14 +54,7 @@ def nearby_stations(
     """Stations of ``type_`` within ``minutes`` walk, nearest first. ``walk_m`` is the whole walk:
     from the point to its street, along the streets, and from the street to the station."""
     graph = network(session)
-    source = graph.snap(lon, lat)
-    if source.offset_m > settings.max_snap_distance_m:
-        raise CoverageError(
-            422,
-            f"the point is {source.offset_m:.0f} m from the nearest street (limit "
-            f"{settings.max_snap_distance_m:.0f} m); is it inside the served area?",
-            "lon",
-        )
+    source = snap_origin(graph, lon=lon, lat=lat, settings=settings)
     budget = minutes_to_metres(minutes, settings.walking_speed_mps)
     frame = Point(lon, lat).buffer(metres_to_degrees(budget, lat) * 1.2).envelope
     query = select(Station).where(box_overlaps(session, Station.geom, frame)).order_by(Station.id)

@@ -5,24 +5,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from geoalchemy2.shape import to_shape
-from pydantic import BaseModel, ConfigDict, Field, Strict
-from sqlalchemy import select
 
-from geo.coords import CoordType
-from service.audit.service import audit
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
-from service.buildings.service import building_features
-from service.common.fields import Id, Number
-from service.common.geojson import feature, geometry_dict
-from service.common.params import BBoxParam, IdPath, PointParam, make_point
-from service.common.problems import Problem
+from service.common.params import BBoxParam, IdPath, PointParam
 from service.deps import ReadSession, SettingsDep, WriteSession
-from service.stations.coverage import CoverageError, coverage_report, suggest_sites
-from service.stations.finder import nearby_stations
-from service.stations.models import STATION_TYPE_LABELS, Station, StationCircle, StationType
-from service.stations.service import delete_station, list_stations, save_station, station_features, station_properties
+from service.stations import service
+from service.stations.models import StationType
+from service.stations.schemas import (
+    CoverageReport,
+    NearbyStations,
+    ServiceArea,
+    SitingAnswer,
+    StationCollection,
+    StationFeature,
+    StationIn,
+    StationPatch,
+    StationTypeLabel,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["stations"])
 
@@ -30,32 +30,31 @@ Planner = Annotated[User, Depends(require_roles(Role.PLANNER, Role.ADMIN))]
 Analyst = Annotated[User, Depends(require_roles(Role.PLANNER, Role.ADMIN, Role.DISPATCHER))]
 
 
-def _minutes(settings, minutes: int, field: str = "minutes") -> int:
-    if minutes not in settings.circle_minutes:
-        allowed = ", ".join(str(m) for m in settings.circle_minutes)
-        raise Problem(422, f"{field} must be one of {allowed}", field=field)
-    return minutes
-
-
-def _coverage_problem(exc: CoverageError) -> Problem:
-    return Problem(exc.status, str(exc), field=exc.field)
-
-
-@router.get("/stations", summary="Service stations as a GeoJSON FeatureCollection")
+@router.get("/stations", response_model=StationCollection, summary="Service stations as a GeoJSON FeatureCollection")
 def stations(
     session: ReadSession,
     bbox: BBoxParam,
     type: StationType | None = Query(None, description="only stations of this type"),
 ) -> dict[str, Any]:
-    return {"type": "FeatureCollection", "features": station_features(list_stations(session, type_=type, bbox=bbox))}
+    found = service.list_stations(session, type_=type, bbox=bbox)
+    return {"type": "FeatureCollection", "features": service.station_features(found)}
 
 
-@router.get("/stations/types", summary="Station types with their Chinese and English labels")
+@router.get(
+    "/stations/types",
+    response_model=list[StationTypeLabel],
+    summary="Station types with their Chinese and English labels",
+)
 def station_types() -> list[dict[str, str]]:
-    return [{"type": t.value, "name_zh": zh, "name_en": en} for t, (zh, en) in STATION_TYPE_LABELS.items()]
+    return service.station_types()
 
 
-@router.get("/stations/nearby", summary="Stations within a walk, nearest first (public)")
+@router.get(
+    "/stations/nearby",
+    response_model=NearbyStations,
+    response_model_exclude_unset=True,
+    summary="Stations within a walk, nearest first (public)",
+)
 def nearby(
     session: ReadSession,
     settings: SettingsDep,
@@ -67,172 +66,78 @@ def nearby(
 ) -> dict[str, Any]:
     """``walk_m`` is the whole walk: from the point to its street, along the streets, and from the
     street to the station; ``walk_minutes`` uses the configured walking speed."""
-    _minutes(settings, minutes)
-    try:
-        found = nearby_stations(
-            session,
-            lon=point.lon,
-            lat=point.lat,
-            type_=type,
-            minutes=minutes,
-            limit=limit,
-            with_route=route,
-            settings=settings,
-        )
-    except CoverageError as exc:
-        raise _coverage_problem(exc) from None
-    features = []
-    for f in found:
-        props = station_properties(f.station) | {"walk_m": f.walk_m, "walk_minutes": f.walk_minutes}
-        if route:
-            props["route"] = geometry_dict(f.route)
-        features.append(feature(f.station.id, f.station.geom, props))
-    return {
-        "type": "FeatureCollection",
-        "features": features,
-        "origin": {"lon": round(point.lon, 7), "lat": round(point.lat, 7)},
-        "minutes": minutes,
-    }
+    return service.nearby_features(
+        session,
+        lon=point.lon,
+        lat=point.lat,
+        type_=type,
+        minutes=minutes,
+        limit=limit,
+        with_route=route,
+        settings=settings,
+    )
 
 
-@router.get("/stations/{station_id}", summary="One station as a GeoJSON Feature")
+@router.get("/stations/{station_id}", response_model=StationFeature, summary="One station as a GeoJSON Feature")
 def station(station_id: IdPath, session: ReadSession) -> dict[str, Any]:
-    return station_features([_station(session, station_id)])[0]
+    return service.station_feature(session, station_id=station_id)
 
 
-def _station(session, station_id: int) -> Station:
-    found = session.get(Station, station_id)
-    if found is None:
-        raise Problem(404, f"no station with id {station_id}", field="station_id")
-    return found
-
-
-@router.get("/stations/{station_id}/service-area", summary="A station's 5/10/15-minute walking area")
+@router.get(
+    "/stations/{station_id}/service-area",
+    response_model=ServiceArea,
+    summary="A station's 5/10/15-minute walking area",
+)
 def service_area(
     station_id: IdPath, session: ReadSession, settings: SettingsDep, minutes: int = Query(15, description="5, 10 or 15")
 ) -> dict[str, Any]:
-    _minutes(settings, minutes)
-    found = _station(session, station_id)
-    circle = session.scalar(
-        select(StationCircle).where(StationCircle.station_id == found.id, StationCircle.minutes == minutes)
-    )
-    if circle is None:
-        raise Problem(404, "this station has no service circle yet (no street network?)", field="station_id")
-    return feature(
-        found.id,
-        circle.geom,
-        {
-            "station_id": found.id,
-            "name_zh": found.name_zh,
-            "type": found.type.value,
-            "minutes": minutes,
-            "walk_m": circle.walk_m,
-            "reached_street_m": circle.reached_m,
-            "area_m2": circle.area_m2,
-            "network_revision": circle.network_revision,
-            "computed_at": circle.computed_at.isoformat(),
-        },
-    )
+    return service.service_area(session, station_id=station_id, minutes=minutes, settings=settings)
 
 
-class StationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: StationType
-    name_zh: str = Field(min_length=1, max_length=200)
-    name_en: str | None = Field(default=None, max_length=200)
-    lon: Number
-    lat: Number
-    coord_type: CoordType = CoordType.WGS84
-    opening_hours: str | None = Field(default=None, max_length=200)
-    contact_phone: str | None = Field(default=None, max_length=40)
-    capacity: Annotated[int, Strict(), Field(ge=0, le=100000)] | None = None
-    address_zh: str | None = Field(default=None, max_length=300)
-    community_id: Id | None = None
-
-
-class StationPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: StationType | None = None
-    name_zh: str | None = Field(default=None, min_length=1, max_length=200)
-    name_en: str | None = Field(default=None, max_length=200)
-    lon: Number | None = None
-    lat: Number | None = None
-    coord_type: CoordType = CoordType.WGS84
-    opening_hours: str | None = Field(default=None, max_length=200)
-    contact_phone: str | None = Field(default=None, max_length=40)
-    capacity: Annotated[int, Strict(), Field(ge=0, le=100000)] | None = None
-    address_zh: str | None = Field(default=None, max_length=300)
-
-
-_LOCATION = {"lon", "lat", "coord_type"}
-
-
-def _snapshot(station: Station) -> dict[str, Any]:
-    p = to_shape(station.geom)
-    return station_properties(station) | {"lon": round(p.x, 7), "lat": round(p.y, 7)}
-
-
-@router.post("/stations", status_code=201, summary="Add a station (planners); its circles are built at once")
-def add_station(body: StationIn, session: WriteSession, settings: SettingsDep, _user: Planner) -> dict[str, Any]:
-    point = make_point(body.lon, body.lat, body.coord_type)
-    created = save_station(
-        session,
-        station=None,
-        fields=body.model_dump(exclude=_LOCATION, exclude_none=True),
-        lonlat=(point.lon, point.lat),
-        settings=settings,
-    )
-    audit(session, actor=_user, action="create", entity="station", entity_id=created.id, after=_snapshot(created))
+@router.post(
+    "/stations",
+    status_code=201,
+    response_model=StationFeature,
+    summary="Add a station (planners); its circles are built at once",
+)
+def add_station(body: StationIn, session: WriteSession, settings: SettingsDep, user: Planner) -> dict[str, Any]:
+    created = service.add_station(session, body=body, actor=user, settings=settings)
     session.commit()
-    return station_features([created])[0]
+    return created
 
 
-@router.patch("/stations/{station_id}", summary="Edit or move a station (planners); a move rebuilds its circles")
+@router.patch(
+    "/stations/{station_id}",
+    response_model=StationFeature,
+    summary="Edit or move a station (planners); a move rebuilds its circles",
+)
 def edit_station(
-    station_id: IdPath, body: StationPatch, session: WriteSession, settings: SettingsDep, _user: Planner
+    station_id: IdPath, body: StationPatch, session: WriteSession, settings: SettingsDep, user: Planner
 ) -> dict[str, Any]:
-    found = _station(session, station_id)
-    given = body.model_dump(exclude_unset=True)
-    if ("lon" in given) != ("lat" in given):
-        missing = "lat" if "lon" in given else "lon"
-        raise Problem(422, f"{missing} is required to move a station", field=missing)
-    lonlat = None
-    if "lon" in given:
-        if body.lon is None or body.lat is None:
-            field = "lon" if body.lon is None else "lat"
-            raise Problem(422, f"{field} must be a number to move a station (null is not a place)", field=field)
-        point = make_point(body.lon, body.lat, body.coord_type)
-        lonlat = (point.lon, point.lat)
-    fields = {k: v for k, v in given.items() if k not in _LOCATION}
-    if fields.get("type", "") is None or fields.get("name_zh", "") is None:
-        raise Problem(422, "type and name_zh cannot be removed", field="type" if "type" in fields else "name_zh")
-    before = _snapshot(found)
-    updated = save_station(session, station=found, fields=fields, lonlat=lonlat, settings=settings)
-    audit(
-        session,
-        actor=_user,
-        action="update",
-        entity="station",
-        entity_id=updated.id,
-        before=before,
-        after=_snapshot(updated),
-    )
+    updated = service.edit_station(session, station_id=station_id, body=body, actor=user, settings=settings)
     session.commit()
-    return station_features([updated])[0]
+    return updated
 
 
-@router.delete("/stations/{station_id}", status_code=204, summary="Remove a station and its circles (planners)")
-def remove_station(station_id: IdPath, session: WriteSession, _user: Planner) -> Response:
-    found = _station(session, station_id)
-    audit(session, actor=_user, action="delete", entity="station", entity_id=found.id, before=_snapshot(found))
-    delete_station(session, station=found)
+@router.delete(
+    "/stations/{station_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Remove a station and its circles (planners)",
+)
+def remove_station(station_id: IdPath, session: WriteSession, user: Planner) -> Response:
+    service.remove_station(session, station_id=station_id, actor=user)
     session.commit()
     return Response(status_code=204)
 
 
-@router.get("/coverage", tags=["coverage"], summary="Share of buildings and households within a walk of a station type")
+@router.get(
+    "/coverage",
+    tags=["coverage"],
+    response_model=CoverageReport,
+    response_model_exclude_unset=True,
+    summary="Share of buildings and households within a walk of a station type",
+)
 def coverage(
     session: ReadSession,
     settings: SettingsDep,
@@ -241,21 +146,15 @@ def coverage(
     minutes: int = Query(15, description="5, 10 or 15"),
     uncovered: bool = Query(True, description="include the uncovered buildings as GeoJSON"),
 ) -> dict[str, Any]:
-    _minutes(settings, minutes)
-    try:
-        report = coverage_report(session, type_=type, minutes=minutes, settings=settings)
-    except CoverageError as exc:
-        raise _coverage_problem(exc) from None
-    missing = report.pop("_uncovered")
-    if uncovered:
-        report["uncovered_buildings"] = {
-            "type": "FeatureCollection",
-            "features": building_features(missing, with_people=False),
-        }
-    return report
+    return service.coverage(session, type_=type, minutes=minutes, with_uncovered=uncovered, settings=settings)
 
 
-@router.get("/coverage/suggest", tags=["coverage"], summary="Where k new stations would cover the most households")
+@router.get(
+    "/coverage/suggest",
+    tags=["coverage"],
+    response_model=SitingAnswer,
+    summary="Where k new stations would cover the most households",
+)
 def suggest(
     session: ReadSession,
     settings: SettingsDep,
@@ -266,8 +165,4 @@ def suggest(
 ) -> dict[str, Any]:
     """The maximal covering location problem on the network nodes, solved exactly with HiGHS;
     the greedy answer is reported beside it (``greedy_gap``)."""
-    _minutes(settings, minutes)
-    try:
-        return suggest_sites(session, type_=type, minutes=minutes, k=k, settings=settings)
-    except CoverageError as exc:
-        raise _coverage_problem(exc) from None
+    return service.suggest(session, type_=type, minutes=minutes, k=k, settings=settings)
