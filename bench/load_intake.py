@@ -67,8 +67,9 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "fixtures" / "demo"
-sys.path.insert(0, str(ROOT / "bench"))  # tests load this file as a module; _common sits beside it
-from _common import (  # noqa: E402, F401
+if __package__ in (None, ""):  # run as ``python bench/load_intake.py``: bench is a package of ROOT
+    sys.path.insert(0, str(ROOT))
+from bench._common import (  # noqa: E402, F401
     ServerProcess,
     free_port,
     fresh_database,

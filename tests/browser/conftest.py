@@ -15,7 +15,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.browser.browser import DESKTOP, Guard, chromium_path, launch, new_page
 from tests.service.requests.api import Api
-from tests.service.requests.geodata import Town
 from tests.support.databases import unavailable
 
 
@@ -69,25 +68,11 @@ def pytest_runtest_call(item):
     return result
 
 
-@pytest.fixture(scope="session")
-def browser_clients(backend) -> Iterator[dict]:
-    pool: dict = {}
-    yield pool
-    Api(backend, pool).close()
-
-
 @pytest.fixture
-def cases(backend, browser_clients) -> Iterator[Api]:
-    """The served app through its API; requests created through it are settled when the test ends."""
-    api = Api(backend, browser_clients)
-    yield api
-    backend.clock.reset()
-    api.settle()
-
-
-@pytest.fixture(scope="session")
-def town(backend) -> Town:
-    return Town.load(backend)
+def cases(api, clock) -> Api:
+    """The served app through its API (the shared ``api``); the clock is put back, then the requests
+    created through it are settled, when the test ends."""
+    return api
 
 
 @pytest.fixture(scope="session")

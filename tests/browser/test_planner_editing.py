@@ -15,17 +15,9 @@ from playwright.sync_api import Page, expect
 from shapely.geometry import LineString, Point, Polygon, shape
 
 from tests.browser.browser import sign_in, wait_until
-from tests.service.grids.town import (
-    Town,
-    gj,
-    grids_of,
-    history_of,
-    metric,
-    polygons,
-    same_shape,
-    with_extra_vertex,
-)
+from tests.service.grids.town import gj, grids_of, history_of, metric, polygons, same_shape, with_extra_vertex
 from tests.support.backends import DEMO_PASSWORD
+from tests.support.town import Town
 
 pytestmark = pytest.mark.browser
 DRAG_PX = 30  # how far the planner drags a vertex

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.reliability.harness import TEMPLATES, DemoTemplates, Served, load_tool
+from bench import load_intake as tool
+from tests.reliability.harness import TEMPLATES, DemoTemplates, Served
 from tests.support.databases import unavailable
 
 
@@ -20,7 +21,6 @@ def templates() -> Iterator[DemoTemplates]:
 def pg_server(templates, tmp_path_factory):
     """``neighborgrid serve --workers 2`` on a copy of the demo in PostGIS, shared by the reliability tests
     (each counts its own rows by its own Idempotency-Key prefix and reads its own part of the log)."""
-    tool = load_tool()
     tmp = tmp_path_factory.mktemp("pg-server")
     with templates.clone("postgis", tmp) as url, tool.serve(url, workers=2, tmp=tmp) as server:
         yield Served(url, server)
@@ -29,7 +29,6 @@ def pg_server(templates, tmp_path_factory):
 @pytest.fixture(scope="package")
 def sl_server(templates, tmp_path_factory):
     """The same on a copy of the demo in a SpatiaLite file (the embedded default)."""
-    tool = load_tool()
     tmp = tmp_path_factory.mktemp("sl-server")
     with templates.clone("spatialite", tmp) as url, tool.serve(url, workers=2, tmp=tmp) as server:
         yield Served(url, server)
@@ -40,7 +39,6 @@ def own_cluster_server(templates, tmp_path):
     """``neighborgrid serve --workers 2`` on a copy of the demo in a PostgreSQL cluster of its own
     (``pg_createcluster``, dropped afterwards), which the test may stop and restart: the shared server
     that other tests use is never touched."""
-    tool = load_tool()
     reason = tool.can_make_clusters()
     if reason:
         unavailable(reason)

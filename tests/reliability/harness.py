@@ -7,22 +7,20 @@ PostgreSQL's ``CREATE DATABASE … TEMPLATE`` (about a second), or a copy of the
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sqlite3
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench import load_intake
 from service.app import create_app
 from service.config import Settings
 from service.db import Database
@@ -43,17 +41,6 @@ ROLE_USERS = {
     "resident": "resident1",
     "department": "dept_zjj",
 }
-
-
-def load_tool() -> ModuleType:
-    """``bench/load_intake.py`` as a module (bench/ is a folder of scripts, not a package)."""
-    name = "neighborgrid_bench_load_intake"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "load_intake.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 @dataclass
@@ -89,7 +76,7 @@ class DemoTemplates:
                 )
                 if backend == "spatialite":
                     (self._tmp() / backend).mkdir(exist_ok=True)
-                load_tool().load_demo_into(url, password=DEMO_PASSWORD)
+                load_intake.load_demo_into(url, password=DEMO_PASSWORD)
                 if backend == "spatialite":
                     _checkpoint(url)
                 self._urls[backend] = url

@@ -19,21 +19,21 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from bench import load_intake as tool
 from service.config import Settings
 from service.db import Database
-from tests.reliability.harness import load_tool
 
 pytestmark = pytest.mark.slow
 
 
-def run_load(tool, *args, **kwargs):
+def run_load(*args, **kwargs):
     """The load tool in an event loop of its own thread: in a full run the browser tests' Playwright
     (sync API) keeps a loop running in the main thread, where ``asyncio.run`` refuses to start."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(tool.run_load(*args, **kwargs))).result()
 
 
-def _check_integrity(tool, result, stored) -> None:
+def _check_integrity(result, stored) -> None:
     rec = tool.reconcile(result, stored)
     summary = tool.report(result, rec)
     assert result.due > 0 and result.sent == result.due, summary
@@ -46,15 +46,15 @@ def _check_integrity(tool, result, stored) -> None:
 
 
 def test_steady_load_on_postgis_loses_and_doubles_nothing(pg_server):
-    tool, server, url = load_tool(), pg_server.server, pg_server.url
+    server, url = pg_server.server, pg_server.url
     assert len(server.worker_pids()) == 2
     mark = server.log_size()
     config = tool.LoadConfig(base_url=server.base_url, rate=40, seconds=5, twin_every=7, give_up_after=60)
     bodies = tool.intake_bodies(tool.category_codes(server.base_url))
-    result = run_load(tool, config, bodies)
+    result = run_load(config, bodies)
     stored = tool.count_stored(url, config.key_prefix)
     problems = server.log_problems(since=mark)
-    _check_integrity(tool, result, stored)
+    _check_integrity(result, stored)
     assert result.twins > 0 and result.replayed >= 1, "the twins went through the idempotent-replay path"
     assert not problems, problems[:3]
     print("\n" + tool.report(result, tool.reconcile(result, stored)))
@@ -75,7 +75,7 @@ def _probe(base_url: str) -> dict:
 def test_postgres_restart_mid_run_is_503_then_recovers_and_loses_nothing(own_cluster_server):
     """30 requests/s for 8 s against the test's own PostgreSQL cluster, which is stopped at 2 s (held down
     1.5 s while the API is probed) and started, then 1.5 s later restarted with ``pg_ctlcluster restart``."""
-    tool, server, url = load_tool(), own_cluster_server.server, own_cluster_server.url
+    server, url = own_cluster_server.server, own_cluster_server.url
     workers = server.worker_pids()
     assert len(workers) == 2
     probes: dict = {}
@@ -98,7 +98,7 @@ def test_postgres_restart_mid_run_is_503_then_recovers_and_loses_nothing(own_clu
 
     config = tool.LoadConfig(base_url=server.base_url, rate=30, seconds=8, give_up_after=90, twin_every=11)
     bodies = tool.intake_bodies(tool.category_codes(server.base_url))
-    result = run_load(tool, config, bodies, during=outages)
+    result = run_load(config, bodies, during=outages)
     summary = tool.report(result, tool.reconcile(result, tool.count_stored(url, config.key_prefix)))
     print("\n" + summary)
 
@@ -119,7 +119,7 @@ def test_postgres_restart_mid_run_is_503_then_recovers_and_loses_nothing(own_clu
         r = c.post("/api/v1/requests", json=bodies(10_000, "after-restart"), headers={"Idempotency-Key": "after"})
         assert r.status_code == 201, r.text
     # Every acknowledged request stored exactly once (and nothing given up on).
-    _check_integrity(tool, result, tool.count_stored(url, config.key_prefix))
+    _check_integrity(result, tool.count_stored(url, config.key_prefix))
     problems = server.log_problems(outage=True)
     assert not problems, problems[:3]
 
@@ -128,18 +128,18 @@ def test_spatialite_two_workers_at_50_per_second_never_lock(sl_server):
     """WAL + busy timeout + BEGIN IMMEDIATE writers: two worker processes (and their schedulers) queue
     for the file's write lock at 50 intakes/s, and not one attempt fails. A writer that gives up on the
     lock ("database is locked", after the busy timeout) is answered 503 and logged "database unavailable"."""
-    tool, server, url = load_tool(), sl_server.server, sl_server.url
+    server, url = sl_server.server, sl_server.url
     mark = server.log_size()
     config = tool.LoadConfig(base_url=server.base_url, rate=50, seconds=3, twin_every=9, give_up_after=60)
     bodies = tool.intake_bodies(tool.category_codes(server.base_url))
-    result = run_load(tool, config, bodies)
+    result = run_load(config, bodies)
     stored = tool.count_stored(url, config.key_prefix)
     summary = tool.report(result, tool.reconcile(result, stored))
     print("\n" + summary)
     unavailable = [line for line in server.log_text(since=mark).splitlines() if "database unavailable" in line]
     assert not unavailable, f"{len(unavailable)} lock failures: {unavailable[:3]}\n{summary}"
     assert result.retried == 0 and not result.errors(), f"no attempt may fail, not even once\n{summary}"
-    _check_integrity(tool, result, stored)
+    _check_integrity(result, stored)
     assert server.log_problems(since=mark) == []
 
 

@@ -22,11 +22,12 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from bench import load_intake as tool
 from service.audit.models import AuditEntry
 from service.config import Settings
 from service.db import Database
 from service.requests.models import RequestEvent, ServiceRequest, Status
-from tests.reliability.harness import BACKENDS, load_tool
+from tests.reliability.harness import BACKENDS
 from tests.support.backends import DEMO_PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -213,7 +214,6 @@ def test_worker_kills_during_a_transition_storm_then_a_server_crash_loses_no_dea
     before it arrives: every case ends whole, with its breach recorded once.
     Then the whole server is SIGKILLed right after a new intake; its deadline passes while nothing
     runs, and the scheduler of the next server breaches it, exactly once."""
-    tool = load_tool()
     env = _env() | {"NEIGHBORGRID_RESPONSE_MINUTES": "0.05", "NEIGHBORGRID_ONSITE_MINUTES": "0.03"}
     with templates.clone(backend_name, tmp_path) as url:
         db = Database.from_settings(Settings(database_url=url, json_logs=False))

@@ -5,7 +5,6 @@ turn them off), on the database of the ``secured`` fixture."""
 
 from __future__ import annotations
 
-import uuid
 from contextlib import ExitStack
 
 import httpx
@@ -14,34 +13,14 @@ from sqlalchemy import select
 from service.auth.models import User
 from tests.reliability.harness import ROLE_USERS, another_app
 from tests.service.helpers import assert_problem
+from tests.support.accounts import login, new_account, token_for
 from tests.support.backends import DEMO_PASSWORD
 
 BODY = {"category": "noise", "description": "limit test", "lon": 117.7552, "lat": 24.6221}
 
 
-def _login(c: httpx.Client, username: str, password: str = DEMO_PASSWORD) -> httpx.Response:
-    return c.post("/api/v1/auth/token", data={"username": username, "password": password})
-
-
-def _token(c: httpx.Client, username: str, password: str = DEMO_PASSWORD) -> str:
-    r = _login(c, username, password)
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
-
-
 def _me(c: httpx.Client, token: str) -> httpx.Response:
     return c.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
-
-
-def _new_account(c: httpx.Client, admin: str, role: str = "resident") -> tuple[int, str, str]:
-    name, password = f"acct_{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex
-    r = c.post(
-        "/api/v1/users",
-        json={"username": name, "password": password, "role": role},
-        headers={"Authorization": f"Bearer {admin}"},
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"], name, password
 
 
 def test_tokens_expire(secured):
@@ -49,7 +28,7 @@ def test_tokens_expire(secured):
     with ExitStack() as stack:
         short = another_app(stack, secured, token_ttl_minutes=0)
         with httpx.Client(base_url=short.base_url) as c:
-            r = _login(c, "dispatcher")
+            r = login(c, "dispatcher")
             assert r.status_code == 200 and r.json()["expires_in"] == 0
             body = assert_problem(_me(c, r.json()["access_token"]), 401)
             assert "expired" in body["detail"]
@@ -57,9 +36,9 @@ def test_tokens_expire(secured):
 
 def test_logout_logout_all_and_admin_revocation(secured):
     with httpx.Client(base_url=secured.base_url) as c:
-        admin = _token(c, "admin")
-        uid, name, password = _new_account(c, admin, "grid_worker")
-        one, two, three = (_token(c, name, password) for _ in range(3))
+        admin = token_for(c, "admin")
+        uid, name, password = new_account(c, "grid_worker", admin=admin)
+        one, two, three = (token_for(c, name, password) for _ in range(3))
         assert all(_me(c, t).status_code == 200 for t in (one, two, three))
         # Sign this token out: it stops at once, the others go on.
         assert c.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {one}"}).status_code == 204
@@ -69,23 +48,23 @@ def test_logout_logout_all_and_admin_revocation(secured):
         assert c.post("/api/v1/auth/logout-all", headers={"Authorization": f"Bearer {two}"}).status_code == 204
         for t in (two, three):
             assert_problem(_me(c, t), 401)
-        four = _token(c, name, password)
+        four = token_for(c, name, password)
         assert _me(c, four).status_code == 200
         # The admin revokes the account's tokens.
         r = c.post(f"/api/v1/users/{uid}/revoke-tokens", headers={"Authorization": f"Bearer {admin}"})
         assert r.status_code == 204
         assert "revoked" in assert_problem(_me(c, four), 401)["detail"]
         # A role change or a disabled account also ends old tokens (they carry the old role).
-        five = _token(c, name, password)
+        five = token_for(c, name, password)
         r = c.patch(f"/api/v1/users/{uid}", json={"role": "planner"}, headers={"Authorization": f"Bearer {admin}"})
         assert r.status_code == 200
         assert_problem(_me(c, five), 401)
-        six = _token(c, name, password)
+        six = token_for(c, name, password)
         assert _me(c, six).json()["role"] == "planner"
         r = c.patch(f"/api/v1/users/{uid}", json={"is_active": False}, headers={"Authorization": f"Bearer {admin}"})
         assert r.status_code == 200
         assert_problem(_me(c, six), 401)
-        assert_problem(_login(c, name, password), 401)
+        assert_problem(login(c, name, password), 401)
 
 
 def test_passwords_are_argon2_hashes(secured):
@@ -105,16 +84,16 @@ def test_login_failures_make_that_address_wait_for_that_account(secured):
     with ExitStack() as stack:
         app = another_app(stack, secured, login_max_failures=3, login_first_wait_seconds=600.0, login_rate_per_ip=0)
         with httpx.Client(base_url=app.base_url) as c:
-            admin = _token(c, "admin")
-            _, victim, password = _new_account(c, admin)
-            _, bystander, other_password = _new_account(c, admin)
+            admin = token_for(c, "admin")
+            _, victim, password = new_account(c, admin=admin)
+            _, bystander, other_password = new_account(c, admin=admin)
             for _ in range(3):
-                assert_problem(_login(c, victim, "wrong-password"), 401)
+                assert_problem(login(c, victim, "wrong-password"), 401)
             for attempt in (password, "wrong-password"):  # this address waits: even the right password
-                r = _login(c, victim, attempt)
+                r = login(c, victim, attempt)
                 assert_problem(r, 429)
                 assert int(r.headers["retry-after"]) > 500
-            assert _login(c, bystander, other_password).status_code == 200  # other accounts are not slowed
+            assert login(c, bystander, other_password).status_code == 200  # other accounts are not slowed
         with secured.db.reader() as s:
             assert s.scalar(select(User).where(User.username == victim)).locked_until is None
 
@@ -123,9 +102,9 @@ def test_login_is_limited_per_ip(secured):
     with ExitStack() as stack:
         app = another_app(stack, secured, login_rate_per_ip=4, login_max_failures=10_000)
         with httpx.Client(base_url=app.base_url) as c:
-            answers = [_login(c, "nobody-" + str(i), "wrong-password").status_code for i in range(4)]
+            answers = [login(c, "nobody-" + str(i), "wrong-password").status_code for i in range(4)]
             assert answers == [401] * 4
-            r = _login(c, "dispatcher")  # even the right password, from this address
+            r = login(c, "dispatcher")  # even the right password, from this address
             assert_problem(r, 429)
             assert 1 <= int(r.headers["retry-after"]) <= 60
 
@@ -134,7 +113,9 @@ def test_public_intake_is_limited_per_ip_and_staff_are_not(secured):
     with ExitStack() as stack:
         app = another_app(stack, secured, intake_rate_per_ip=3)
         with httpx.Client(base_url=app.base_url) as c:
-            tokens = {role: _token(c, ROLE_USERS[role]) for role in ("resident", "dispatcher", "grid_worker", "admin")}
+            tokens = {
+                role: token_for(c, ROLE_USERS[role]) for role in ("resident", "dispatcher", "grid_worker", "admin")
+            }
             for _ in range(3):
                 assert c.post("/api/v1/requests", json=BODY).status_code == 201
             r = c.post("/api/v1/requests", json=BODY)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from service.auth.models import LoginFailure, User
 from tests.reliability.harness import another_app
 from tests.service.helpers import assert_problem
-from tests.support.backends import DEMO_PASSWORD
+from tests.support.accounts import login, new_account
 
 LIMITS = {
     "login_max_failures": 3,
@@ -37,22 +37,6 @@ def _client(base_url: str, source: str = "127.0.0.1") -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=30, transport=httpx.HTTPTransport(local_address=source))
 
 
-def _login(c: httpx.Client, username: str, password: str) -> httpx.Response:
-    return c.post("/api/v1/auth/token", data={"username": username, "password": password})
-
-
-def _new_account(c: httpx.Client, role: str) -> tuple[str, str]:
-    admin = _login(c, "admin", DEMO_PASSWORD).json()["access_token"]
-    name, password = f"acct_{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex
-    r = c.post(
-        "/api/v1/users",
-        json={"username": name, "password": password, "role": role},
-        headers={"Authorization": f"Bearer {admin}"},
-    )
-    assert r.status_code == 201, r.text
-    return name, password
-
-
 def _wait_of(r: httpx.Response) -> int:
     assert_problem(r, 429)
     return int(r.headers["retry-after"])
@@ -64,15 +48,15 @@ def test_an_attackers_failures_do_not_lock_the_owner_out(secured):
         owner, attacker = _client(app.base_url, "127.0.0.1"), _client(app.base_url, "127.0.0.2")
         stack.callback(owner.close)
         stack.callback(attacker.close)
-        dispatcher, password = _new_account(owner, "dispatcher")
+        _, dispatcher, password = new_account(owner, "dispatcher")
         for _ in range(3):
-            assert_problem(_login(attacker, dispatcher, "wrong-password"), 401)
+            assert_problem(login(attacker, dispatcher, "wrong-password"), 401)
         for attempt in ("wrong-password", password):  # that address waits, even with the right password
-            assert _wait_of(_login(attacker, dispatcher, attempt)) > 100
+            assert _wait_of(login(attacker, dispatcher, attempt)) > 100
         for _ in range(3):  # the owner, from their own address, is not locked out
-            r = _login(owner, dispatcher, password)
+            r = login(owner, dispatcher, password)
             assert r.status_code == 200, r.text
-        assert _wait_of(_login(attacker, dispatcher, password)) > 100  # the attacker still waits
+        assert _wait_of(login(attacker, dispatcher, password)) > 100  # the attacker still waits
     with secured.db.reader() as s:
         assert s.scalar(select(User.locked_until).where(User.username == dispatcher)) is None
         ips = set(s.scalars(select(LoginFailure.ip)))
@@ -84,22 +68,22 @@ def test_repeated_failures_wait_longer_each_time(secured):
         app = another_app(stack, secured, **LIMITS)
         c = stack.enter_context(_client(app.base_url, "127.0.0.3"))
         app.clock.frozen = datetime.now(UTC)  # waits move only when the test says so
-        name, password = _new_account(c, "resident")
+        _, name, password = new_account(c, "resident")
         for _ in range(3):
-            assert_problem(_login(c, name, "wrong-password"), 401)
+            assert_problem(login(c, name, "wrong-password"), 401)
         waits = []
         for _ in range(6):
-            wait = _wait_of(_login(c, name, "wrong-password"))
-            assert _wait_of(_login(c, name, password)) == wait  # still waiting, whatever the password
+            wait = _wait_of(login(c, name, "wrong-password"))
+            assert _wait_of(login(c, name, password)) == wait  # still waiting, whatever the password
             waits.append(wait)
             app.clock.advance(timedelta(seconds=wait))
-            assert_problem(_login(c, name, "wrong-password"), 401)  # after the wait: one more try
+            assert_problem(login(c, name, "wrong-password"), 401)  # after the wait: one more try
         assert waits == [1, 2, 4, 8, 8, 8]
         app.clock.advance(timedelta(seconds=8))
-        assert _login(c, name, password).status_code == 200  # a success forgets the failures
+        assert login(c, name, password).status_code == 200  # a success forgets the failures
         for _ in range(3):
-            assert_problem(_login(c, name, "wrong-password"), 401)
-        assert _wait_of(_login(c, name, "wrong-password")) == 1
+            assert_problem(login(c, name, "wrong-password"), 401)
+        assert _wait_of(login(c, name, "wrong-password")) == 1
 
 
 def test_unknown_and_known_names_get_the_same_answers(secured):
@@ -107,14 +91,14 @@ def test_unknown_and_known_names_get_the_same_answers(secured):
         app = another_app(stack, secured, **LIMITS)
         c = stack.enter_context(_client(app.base_url, "127.0.0.4"))
         app.clock.frozen = datetime.now(UTC)  # the same waits for both, however long an answer takes
-        known, _ = _new_account(c, "dispatcher")
+        known = new_account(c, "dispatcher").name
         unknown = f"acct_{uuid.uuid4().hex[:8]}"
         answers: dict[str, list[tuple]] = {known: [], unknown: []}
         times: dict[str, list[float]] = {known: [], unknown: []}
 
         def attempt(name: str) -> None:
             started = time.perf_counter()
-            r = _login(c, name, "wrong-password")
+            r = login(c, name, "wrong-password")
             if r.status_code == 401:
                 times[name].append(time.perf_counter() - started)
             headers = {k: r.headers.get(k) for k in ("retry-after", "www-authenticate", "content-type")}

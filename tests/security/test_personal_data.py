@@ -23,13 +23,13 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from bench import load_intake as tool
 from service.buildings.models import Building
 from service.grids.models import GridWorker
 from service.households.models import KeyHousehold
 from service.requests.models import ServiceRequest
 from service.teams.models import PartyRegistration
 from service.volunteers.models import Volunteer
-from tests.reliability.harness import load_tool
 from tests.security.endpoints import CALLS, RULES, Ctx
 from tests.support.backends import DEMO_PASSWORD
 
@@ -143,7 +143,6 @@ def test_public_endpoints_carry_no_personal_data(secured):
 
 
 def test_logs_carry_no_phone_numbers_tokens_or_passwords(templates, tmp_path):
-    tool = load_tool()
     phone, spaced, plus = "13955556666", "139 5555 7777", "+8613955558888"
     all_phones = ("13955556666", "13955557777", "13955558888")
     env = {"NEIGHBORGRID_DEMO_PASSWORD": DEMO_PASSWORD, "NEIGHBORGRID_LOG_LEVEL": "DEBUG"}

@@ -20,38 +20,22 @@ from service.auth.models import User
 from service.grids.models import GridWorker
 from tests.reliability.harness import another_app
 from tests.service.helpers import assert_problem
-from tests.support.backends import DEMO_PASSWORD
+from tests.support.accounts import bearer, new_account, token_for
 from tests.support.sse import SseReader
 
 EVENTS = "/api/v1/events"
 
 
-def _token(c: httpx.Client, username: str, password: str = DEMO_PASSWORD) -> str:
-    r = c.post("/api/v1/auth/token", data={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def _ticket(c: httpx.Client, token: str) -> str:
-    r = c.post(f"{EVENTS}/ticket", headers=_bearer(token))
+    r = c.post(f"{EVENTS}/ticket", headers=bearer(token))
     assert r.status_code == 200, r.text
     return r.json()["ticket"]
 
 
 def _new_account(c: httpx.Client, role: str = "dispatcher") -> tuple[int, str]:
     """A fresh account (so signing it out spares the demo accounts other tests use) and its token."""
-    name, password = f"sse_{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex
-    r = c.post(
-        "/api/v1/users",
-        json={"username": name, "password": password, "role": role},
-        headers=_bearer(_token(c, "admin")),
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"], _token(c, name, password)
+    account = new_account(c, role, prefix="sse")
+    return account.id, token_for(c, account.name, account.password)
 
 
 def _status(c: httpx.Client, **kwargs) -> int:
@@ -75,11 +59,11 @@ def _open_problem(c: httpx.Client, **kwargs) -> httpx.Response:
 
 def test_a_ticket_is_refused_as_a_bearer_token_even_an_admins(secured):
     with httpx.Client(base_url=secured.base_url, timeout=30) as c:
-        admin = _token(c, "admin")
+        admin = token_for(c, "admin")
         ticket = _ticket(c, admin)
         for path in ("/api/v1/users", "/api/v1/api-clients", "/api/v1/auth/me", "/api/v1/requests"):
-            assert c.get(path, headers=_bearer(admin)).status_code == 200, path
-            assert_problem(c.get(path, headers=_bearer(ticket)), 401)
+            assert c.get(path, headers=bearer(admin)).status_code == 200, path
+            assert_problem(c.get(path, headers=bearer(ticket)), 401)
         # ... and a bearer token is no ticket (it would sit in URLs and logs)
         assert_problem(_open_problem(c, params={"ticket": admin}), 401, "ticket")
         assert _status(c, params={"ticket": ticket}) == 200  # the ticket itself still opens a stream
@@ -87,7 +71,7 @@ def test_a_ticket_is_refused_as_a_bearer_token_even_an_admins(secured):
 
 def test_a_ticket_opens_one_stream_only(secured):
     with httpx.Client(base_url=secured.base_url, timeout=30) as c:
-        ticket = _ticket(c, _token(c, "dispatcher"))
+        ticket = _ticket(c, token_for(c, "dispatcher"))
         assert _status(c, params={"ticket": ticket}) == 200
         body = assert_problem(_open_problem(c, params={"ticket": ticket}), 401, "ticket")
         assert "already used" in body["detail"]
@@ -95,7 +79,7 @@ def test_a_ticket_opens_one_stream_only(secured):
 
 def test_a_refused_position_does_not_use_up_the_ticket(secured):
     with httpx.Client(base_url=secured.base_url, timeout=30) as c:
-        ticket = _ticket(c, _token(c, "dispatcher"))
+        ticket = _ticket(c, token_for(c, "dispatcher"))
         assert_problem(_open_problem(c, params={"ticket": ticket, "since": 2**64}), 422, "since")
         assert _status(c, params={"ticket": ticket, "since": 0}) == 200
 
@@ -107,15 +91,15 @@ def test_a_ticket_issued_before_a_sign_out_opens_nothing(secured, how):
         ticket = _ticket(c, token)
         time.sleep(0.01)
         if how == "logout-all":
-            assert c.post("/api/v1/auth/logout-all", headers=_bearer(token)).status_code == 204
+            assert c.post("/api/v1/auth/logout-all", headers=bearer(token)).status_code == 204
         elif how == "disabled":
-            r = c.patch(f"/api/v1/users/{user_id}", json={"is_active": False}, headers=_bearer(_token(c, "admin")))
+            r = c.patch(f"/api/v1/users/{user_id}", json={"is_active": False}, headers=bearer(token_for(c, "admin")))
             assert r.status_code == 200, r.text
         else:
-            r = c.post(f"/api/v1/users/{user_id}/revoke-tokens", headers=_bearer(_token(c, "admin")))
+            r = c.post(f"/api/v1/users/{user_id}/revoke-tokens", headers=bearer(token_for(c, "admin")))
             assert r.status_code == 204, r.text
         assert_problem(_open_problem(c, params={"ticket": ticket}), 401, "ticket")
-        assert_problem(_open_problem(c, headers=_bearer(token)), 401)
+        assert_problem(_open_problem(c, headers=bearer(token)), 401)
 
 
 # -- an open stream is re-checked ----------------------------------------------------------------------
@@ -140,7 +124,7 @@ def test_an_open_stream_ends_when_its_account_may_no_longer_watch(secured, how):
         streams = [
             stack.enter_context(
                 httpx.Client(base_url=app.base_url, timeout=httpx.Timeout(10, read=10)).stream(
-                    "GET", EVENTS, headers=_bearer(token)
+                    "GET", EVENTS, headers=bearer(token)
                 )
             )
         ]
@@ -154,10 +138,10 @@ def test_an_open_stream_ends_when_its_account_may_no_longer_watch(secured, how):
             )
         assert all(r.status_code == 200 for r in streams)
         if how == "disabled":
-            r = c.patch(f"/api/v1/users/{user_id}", json={"is_active": False}, headers=_bearer(_token(c, "admin")))
+            r = c.patch(f"/api/v1/users/{user_id}", json={"is_active": False}, headers=bearer(token_for(c, "admin")))
             assert r.status_code == 200, r.text
         else:
-            assert c.post(f"/api/v1/auth/{how}", headers=_bearer(token)).status_code == 204
+            assert c.post(f"/api/v1/auth/{how}", headers=bearer(token)).status_code == 204
         for r in streams:
             assert _seconds_until_the_stream_ends(r, limit=every + 4) < every + 4
 
@@ -168,9 +152,9 @@ def test_an_open_stream_ends_when_the_signing_key_is_rotated(secured, tmp_path):
     with ExitStack() as stack:
         app = another_app(stack, secured, events_recheck_seconds=every, secret_key=None, secret_file=key_file)
         c = stack.enter_context(httpx.Client(base_url=app.base_url, timeout=httpx.Timeout(10, read=10)))
-        token = _token(c, "dispatcher")
+        token = token_for(c, "dispatcher")
         streams = [
-            stack.enter_context(c.stream("GET", EVENTS, headers=_bearer(token))),
+            stack.enter_context(c.stream("GET", EVENTS, headers=bearer(token))),
             stack.enter_context(c.stream("GET", EVENTS, params={"ticket": _ticket(c, token)})),
         ]
         assert all(r.status_code == 200 for r in streams)
@@ -184,7 +168,7 @@ def test_an_open_stream_ends_when_the_signing_key_is_rotated(secured, tmp_path):
 
 def test_positions_beyond_64_bit_ids_are_a_422_naming_the_field(secured):
     with httpx.Client(base_url=secured.base_url, timeout=30) as c:
-        auth = _bearer(_token(c, "dispatcher"))
+        auth = bearer(token_for(c, "dispatcher"))
         for since in (2**63, 2**64, 10**30):
             assert_problem(_open_problem(c, headers=auth, params={"since": since}), 422, "since")
         for value in (str(2**64), "99999999999999999999", "-1", "1e3"):
@@ -213,12 +197,12 @@ def _report_in(c: httpx.Client, grid: dict) -> dict:
 
 def test_a_grid_workers_stream_carries_only_their_grids_cases(secured):
     with httpx.Client(base_url=secured.base_url, timeout=30) as c:
-        dispatcher, worker = _token(c, "dispatcher"), _token(c, "gridworker1")
+        dispatcher, worker = token_for(c, "dispatcher"), token_for(c, "gridworker1")
         mine = _worker_grids(secured, "gridworker1")
-        grids = c.get("/api/v1/grids", headers=_bearer(dispatcher)).json()["features"]
+        grids = c.get("/api/v1/grids", headers=bearer(dispatcher)).json()["features"]
         own = next(g for g in grids if g["id"] in mine)
         other = next(g for g in grids if g["id"] not in mine)
-        readers = {who: SseReader(secured.base_url, EVENTS, headers=_bearer(t)) for who, t in
+        readers = {who: SseReader(secured.base_url, EVENTS, headers=bearer(t)) for who, t in
                    (("dispatcher", dispatcher), ("worker", worker))}  # fmt: skip
         try:
             theirs = _report_in(c, other)
@@ -229,7 +213,7 @@ def test_a_grid_workers_stream_carries_only_their_grids_cases(secured):
             got = readers["worker"].wait_for(lambda e: e.data.get("id") in (theirs["id"], ours["id"]))
             assert got.data["id"] == ours["id"] and got.data["grid_id"] in mine  # theirs (sent first) never came
             # a replay from before both cases is filtered the same way
-            replay = SseReader(secured.base_url, EVENTS, headers=_bearer(worker), params={"since": seen[0].id - 1})
+            replay = SseReader(secured.base_url, EVENTS, headers=bearer(worker), params={"since": seen[0].id - 1})
             try:
                 again = replay.wait_for(lambda e: e.data.get("id") in (theirs["id"], ours["id"]))
                 assert again.data["id"] == ours["id"]
@@ -239,7 +223,7 @@ def test_a_grid_workers_stream_carries_only_their_grids_cases(secured):
             for r in readers.values():
                 r.close()
         # the REST list agrees: the worker cannot list the other grid's case
-        listed = c.get("/api/v1/requests", headers=_bearer(worker), params={"limit": 1000}).json()
+        listed = c.get("/api/v1/requests", headers=bearer(worker), params={"limit": 1000}).json()
         ids = {item["id"] for item in listed["items"]}
         assert ours["id"] in ids and theirs["id"] not in ids
 
@@ -261,15 +245,15 @@ def test_fifty_open_streams_do_not_slow_ordinary_reads(secured):
     users = ["dispatcher", "planner", "admin", "gridworker1", "dispatcher2"]
     with ExitStack() as stack, httpx.Client(base_url=secured.base_url, timeout=60) as c:
         app = another_app(stack, secured, events_max_streams=60, events_max_streams_per_user=10)
-        tokens = {u: _token(c, u) for u in users[:4]}
+        tokens = {u: token_for(c, u) for u in users[:4]}
         tokens["dispatcher2"] = _new_account(c)[1]
-        paths = {"/api/v1/requests": _bearer(tokens["dispatcher"]), "/healthz": {}}
+        paths = {"/api/v1/requests": bearer(tokens["dispatcher"]), "/healthz": {}}
         with httpx.Client(base_url=app.base_url, timeout=60) as reads:
             before = {p: _median_seconds(reads, p, h) for p, h in paths.items()}
             readers = []
             try:
                 for i in range(50):
-                    r = SseReader(app.base_url, EVENTS, headers=_bearer(tokens[users[i % len(users)]]))
+                    r = SseReader(app.base_url, EVENTS, headers=bearer(tokens[users[i % len(users)]]))
                     readers.append(r)
                     assert r.status == 200, i
                 created = c.post(
@@ -290,20 +274,20 @@ def test_fifty_open_streams_do_not_slow_ordinary_reads(secured):
 def test_streams_above_the_caps_get_429_with_retry_after(secured):
     with ExitStack() as stack, httpx.Client(base_url=secured.base_url, timeout=30) as c:
         app = another_app(stack, secured, events_max_streams=3, events_max_streams_per_user=2)
-        dispatcher, planner, admin = (_token(c, u) for u in ("dispatcher", "planner", "admin"))
+        dispatcher, planner, admin = (token_for(c, u) for u in ("dispatcher", "planner", "admin"))
         streams = stack.enter_context(httpx.Client(base_url=app.base_url, timeout=httpx.Timeout(10, read=30)))
         with ExitStack() as open_streams:
             for token in (dispatcher, dispatcher):
-                r = open_streams.enter_context(streams.stream("GET", EVENTS, headers=_bearer(token)))
+                r = open_streams.enter_context(streams.stream("GET", EVENTS, headers=bearer(token)))
                 assert r.status_code == 200
-            own = _open_problem(streams, headers=_bearer(dispatcher))
+            own = _open_problem(streams, headers=bearer(dispatcher))
             body = assert_problem(own, 429)
             assert int(own.headers["Retry-After"]) > 0 and "account" in body["detail"]
             ticket = _ticket(c, dispatcher)  # a ticket refused for the cap is not used up
             assert_problem(_open_problem(streams, params={"ticket": ticket}), 429)
-            r = open_streams.enter_context(streams.stream("GET", EVENTS, headers=_bearer(planner)))
+            r = open_streams.enter_context(streams.stream("GET", EVENTS, headers=bearer(planner)))
             assert r.status_code == 200
-            total = _open_problem(streams, headers=_bearer(admin))
+            total = _open_problem(streams, headers=bearer(admin))
             assert_problem(total, 429)
             assert int(total.headers["Retry-After"]) > 0
         deadline = time.monotonic() + 10  # closed streams free their slots

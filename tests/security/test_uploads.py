@@ -31,13 +31,15 @@ import pytest
 import shapely
 from sqlalchemy import func, select
 
+from bench import load_intake as tool
 from service.common.gdal import prime_gdal
 from service.grids.models import Grid, GridVersion
-from tests.reliability.harness import ROLE_USERS, another_app, load_tool
+from tests.reliability.harness import ROLE_USERS, another_app
 from tests.service.grids.layerfiles import geojson_bytes, layer_frame, run_cli, upload
-from tests.service.grids.town import Town, gj
+from tests.service.grids.town import gj
 from tests.service.helpers import assert_problem
 from tests.support.backends import DEMO_PASSWORD
+from tests.support.town import Town
 
 LAYER = "urban_management"
 
@@ -430,7 +432,7 @@ def test_healthz_answers_while_a_large_import_runs(secured, templates, town, tmp
     env = {"NEIGHBORGRID_DEMO_PASSWORD": DEMO_PASSWORD}
     with (
         templates.clone(secured.name, tmp_path) as url,
-        load_tool().serve(url, workers=1, tmp=tmp_path, env=env) as server,
+        tool.serve(url, workers=1, tmp=tmp_path, env=env) as server,
         closing(_login(server.base_url)) as planner,
         httpx.Client(base_url=server.base_url, timeout=120) as probe,
     ):

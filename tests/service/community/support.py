@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 from geoalchemy2.shape import from_shape, to_shape
@@ -132,5 +133,11 @@ def building_entrance(backend, building_id: int) -> tuple[float, float]:
     return round(p.x, 7), round(p.y, 7)
 
 
-def unique(text: str = "test") -> str:
-    return f"{text} {uuid.uuid4().hex[:10]}"
+def local_today(at: datetime) -> date:
+    """The community's date at ``at``: China Standard Time is UTC+8 all year. Written here rather than
+    imported, so the tests check the service's own calendar arithmetic."""
+    return (at.astimezone(UTC) + timedelta(hours=8)).date()
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())

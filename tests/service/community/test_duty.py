@@ -7,9 +7,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from service.community.times import local_date, week_start
 from service.duty.models import BuildingRotation, RotationMember
-from tests.service.community.support import new_account
+from tests.service.community.support import local_today, monday_of, new_account
 from tests.service.helpers import assert_problem
 
 
@@ -28,7 +27,7 @@ def test_the_weeks_duty_holder_logs_disputes_and_rates_the_property_service(api,
     members = [m["volunteer_id"] for m in duty["rotation"]["members"]]
     assert demo.volunteer1 in members and len(members) >= 3
     assert duty["this_week"]["holder"]["volunteer_id"] == demo.volunteer1  # the demo's week is volunteer1's
-    assert duty["this_week"]["week_start"] == week_start(local_date(backend.clock())).isoformat()
+    assert duty["this_week"]["week_start"] == monday_of(local_today(backend.clock())).isoformat()
     schedule = [w["holder"]["volunteer_id"] for w in duty["schedule"]]
     i = members.index(demo.volunteer1)
     assert schedule == [members[(i + k) % len(members)] for k in range(len(schedule))]
@@ -72,10 +71,10 @@ def test_the_weeks_duty_holder_logs_disputes_and_rates_the_property_service(api,
     assert_problem(api.as_("resident1").get(f"/api/v1/buildings/{building}/duty"), 403)
 
 
-def test_setting_a_rotation_and_its_bad_input(api, backend, demo, life_town):
+def test_setting_a_rotation_and_its_bad_input(api, backend, demo, town):
     building = next(
         b
-        for b, p in sorted(life_town.building_props.items())
+        for b, p in sorted(town.building_props.items())
         if p["grid_id"] == demo.worker1_grid and b != rotation_building_of(backend, demo.volunteer1)
     )
     a = new_account(backend, "volunteer", volunteer=True, home_building_id=building)
@@ -103,7 +102,7 @@ def test_setting_a_rotation_and_its_bad_input(api, backend, demo, life_town):
         assert_problem(c.put(url, json={"members": [a.volunteer_id]}), 403)
     assert_problem(api.as_("volunteer1").put(url, json={"members": [a.volunteer_id]}), 403)
 
-    last_monday = week_start(local_date(backend.clock())) - timedelta(weeks=1)
+    last_monday = monday_of(local_today(backend.clock())) - timedelta(weeks=1)
     r = api.as_("gridworker1").put(
         url,
         json={"members": [a.volunteer_id, b.volunteer_id], "starts_on": (last_monday + timedelta(days=2)).isoformat()},

@@ -17,14 +17,14 @@ def follow_ups_of(api, request_id: int, user: str = "dispatcher", **params) -> l
     return r.json()["items"]
 
 
-def closed_key_case(api, life_town, grid: int, *, category: str = "lift_failure", seed: int = 0) -> dict:
-    req = api.create(body(category, life_town.inner_point(grid, seed=seed)))
+def closed_key_case(api, town, grid: int, *, category: str = "lift_failure", seed: int = 0) -> dict:
+    req = api.create(body(category, town.inner_point(grid, seed=seed)))
     assert req["warning_level"] in ("orange", "red") or req["level"] in ("community", "township", "department")
     return api.drive(req, "closed")
 
 
-def test_a_key_case_that_closes_gets_the_secretarys_visit(api, backend, demo, life_town):
-    closed = closed_key_case(api, life_town, demo.worker1_grid, seed=11)
+def test_a_key_case_that_closes_gets_the_secretarys_visit(api, backend, demo, town):
+    closed = closed_key_case(api, town, demo.worker1_grid, seed=11)
     items = follow_ups_of(api, closed["id"])
     assert len(items) == 1
     f = items[0]
@@ -37,13 +37,13 @@ def test_a_key_case_that_closes_gets_the_secretarys_visit(api, backend, demo, li
     mine = api.as_("gridworker1").get("/api/v1/follow-ups", params={"mine": True}).json()["items"]
     assert f["id"] in {m["id"] for m in mine}
     # An everyday case gets none.
-    plain = api.new_at("closed", body("littering", life_town.inner_point(demo.worker1_grid, seed=12)))
+    plain = api.new_at("closed", body("littering", town.inner_point(demo.worker1_grid, seed=12)))
     assert plain["warning_level"] == "blue"
     assert follow_ups_of(api, plain["id"]) == []
 
 
-def test_the_return_visit_can_reopen_the_case_through_the_workflow(api, backend, demo, life_town):
-    closed = closed_key_case(api, life_town, demo.worker1_grid, seed=21)
+def test_the_return_visit_can_reopen_the_case_through_the_workflow(api, backend, demo, town):
+    closed = closed_key_case(api, town, demo.worker1_grid, seed=21)
     f = follow_ups_of(api, closed["id"])[0]
     r = api.as_("gridworker1").post(
         f"/api/v1/follow-ups/{f['id']}/result",
@@ -83,8 +83,8 @@ def test_the_return_visit_can_reopen_the_case_through_the_workflow(api, backend,
     )
 
 
-def test_an_answer_feeds_satisfaction_on_an_unrated_case(api, backend, demo, life_town):
-    closed = closed_key_case(api, life_town, demo.worker1_grid, seed=31)
+def test_an_answer_feeds_satisfaction_on_an_unrated_case(api, backend, demo, town):
+    closed = closed_key_case(api, town, demo.worker1_grid, seed=31)
     assert closed["satisfaction"] is None
     f = follow_ups_of(api, closed["id"])[0]
     r = api.as_("gridworker1").post(
@@ -99,8 +99,8 @@ def test_an_answer_feeds_satisfaction_on_an_unrated_case(api, backend, demo, lif
     assert stats["done"] >= 1 and stats["answers"]["resolved"] >= 1 and stats["mean_satisfaction"] is not None
 
 
-def test_return_visits_on_request_and_who_may_do_what(api, backend, demo, life_town):
-    resolved = api.new_at("resolved", body("littering", life_town.inner_point(demo.worker1_grid, seed=41)))
+def test_return_visits_on_request_and_who_may_do_what(api, backend, demo, town):
+    resolved = api.new_at("resolved", body("littering", town.inner_point(demo.worker1_grid, seed=41)))
     r = api.as_("gridworker1").post("/api/v1/follow-ups", json={"request_id": resolved["id"]})
     assert r.status_code == 201, r.text
     visit = r.json()
@@ -127,13 +127,13 @@ def test_return_visits_on_request_and_who_may_do_what(api, backend, demo, life_t
     assert_problem(api.as_(None).get("/api/v1/follow-ups"), 401)
 
 
-def test_bad_follow_up_input_names_the_field(api, demo, life_town):
-    open_case = api.new_at("accepted", body("littering", life_town.inner_point(demo.worker1_grid, seed=51)))
+def test_bad_follow_up_input_names_the_field(api, demo, town):
+    open_case = api.new_at("accepted", body("littering", town.inner_point(demo.worker1_grid, seed=51)))
     assert_problem(
         api.as_("dispatcher").post("/api/v1/follow-ups", json={"request_id": open_case["id"]}), 409, "request_id"
     )
     assert_problem(api.as_("dispatcher").post("/api/v1/follow-ups", json={"request_id": 2**31 - 1}), 422, "request_id")
-    resolved = api.new_at("resolved", body("littering", life_town.inner_point(demo.worker1_grid, seed=52)))
+    resolved = api.new_at("resolved", body("littering", town.inner_point(demo.worker1_grid, seed=52)))
     assert_problem(
         api.as_("dispatcher").post("/api/v1/follow-ups", json={"request_id": resolved["id"], "due_at": "2000-01-01"}),
         422,

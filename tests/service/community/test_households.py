@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from service.audit.models import AuditEntry
 from service.households.models import HouseholdVisit
-from tests.service.community.support import building_entrance, new_account, unique
+from tests.service.community.support import building_entrance, new_account
 from tests.service.helpers import assert_problem
+from tests.service.requests.api import unique
 
 
 def listing(client, **params) -> dict:
@@ -209,8 +210,8 @@ def test_bad_visits_name_the_field_and_save_nothing(api, backend, demo):
         assert s.scalar(select(func.count()).select_from(HouseholdVisit)) == visits_before
 
 
-def test_registering_and_changing_households(api, backend, demo, life_town):
-    building_id = next(b for b, p in sorted(life_town.building_props.items()) if p["grid_id"] == demo.worker1_grid)
+def test_registering_and_changing_households(api, backend, demo, town):
+    building_id = next(b for b, p in sorted(town.building_props.items()) if p["grid_id"] == demo.worker1_grid)
     payload = {
         "building_id": building_id,
         "unit_label": "1单元101",
@@ -224,9 +225,7 @@ def test_registering_and_changing_households(api, backend, demo, life_town):
     hh = made.json()
     assert hh["visit_every_days"] == backend.settings.key_household_visit_days == 7
     assert hh["overdue"] is False  # due a week after registration
-    other_grid_building = next(
-        b for b, p in sorted(life_town.building_props.items()) if p["grid_id"] == demo.other_grid
-    )
+    other_grid_building = next(b for b, p in sorted(town.building_props.items()) if p["grid_id"] == demo.other_grid)
     assert_problem(
         api.as_("gridworker1").post("/api/v1/key-households", json=payload | {"building_id": other_grid_building}), 403
     )

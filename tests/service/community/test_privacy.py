@@ -32,11 +32,11 @@ def get_paths(backend) -> list[tuple[str, list[dict[str, Any]]]]:
 
 
 @pytest.fixture
-def secret_household(api, backend, demo, life_town):
+def secret_household(api, backend, demo, town):
     """A key household in gridworker1's grid with distinctive details, visited by the dispatcher; a
     need found became a request. Taken off the register afterwards."""
     tag = uuid.uuid4().hex[:6]
-    building_id = next(b for b, p in sorted(life_town.building_props.items()) if p["grid_id"] == demo.worker1_grid)
+    building_id = next(b for b, p in sorted(town.building_props.items()) if p["grid_id"] == demo.worker1_grid)
     secrets = {
         "head_name": f"隐私户主{tag}",
         "phone": f"170-0009-{int(tag, 16) % 10000:04d}",

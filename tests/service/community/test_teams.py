@@ -6,9 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from service.community.times import local_date
 from service.grids.models import Grid
-from tests.service.community.support import new_account
+from tests.service.community.support import local_today, new_account
 from tests.service.helpers import assert_problem
 
 
@@ -60,7 +59,7 @@ def test_double_registration_and_the_4_plus_1_duties(api, backend, demo):
 
     with backend.db.reader() as s:
         community = s.scalar(select(Grid.community_id).where(Grid.id == demo.worker1_grid))
-    today = local_date(backend.clock())
+    today = local_today(backend.clock())
     reg = api.as_("gridworker1").post(
         "/api/v1/party-registrations",
         json={"name_zh": "测试党员", "work_unit_zh": "长泰区教育局", "community_id": community},

@@ -16,14 +16,14 @@ import pytest
 from sqlalchemy import select
 
 from service.audit.models import AuditEntry
-from service.community.tick import expire_wish_claims
 from service.db import Database
 from service.households.service import flag_overdue
+from service.jobs.community import expire_wish_claims
 from tests.service.community.support import Demo, new_account
 from tests.service.requests.api import Api, body, wait_for
-from tests.service.requests.geodata import Town
 from tests.support.backends import BACKENDS, Backend, start_backend
 from tests.support.sse import SseReader
+from tests.support.town import Town
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -52,7 +52,7 @@ def tdemo(timed) -> Demo:
 
 @pytest.fixture(scope="module")
 def ttown(timed) -> Town:
-    return Town.load(timed)
+    return Town.of(timed)
 
 
 def entries(backend, entity: str, entity_id: int, action: str) -> list[AuditEntry]:

@@ -11,9 +11,9 @@ from tests.service.helpers import assert_problem
 from tests.service.requests.geodata import metres_between
 
 
-def test_a_volunteer_reports_a_position_in_any_coordinate_system(api, backend, demo, life_town):
+def test_a_volunteer_reports_a_position_in_any_coordinate_system(api, backend, demo, town):
     vol = new_account(backend, "volunteer", volunteer=True, community_id=demo.volunteer1_community)
-    here = life_town.inner_point(demo.worker1_grid, seed=3)
+    here = town.inner_point(demo.worker1_grid, seed=3)
     with vol.client(backend) as c:
         me = c.get("/api/v1/volunteers/me").json()
         assert me["lon"] is None and me["position_fresh"] is False

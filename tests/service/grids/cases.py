@@ -18,7 +18,8 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from geo.coords import from_wgs84
-from tests.service.grids.town import Town, gj, lonlat, m2, metric, polygons, strip
+from tests.service.grids.town import gj, lonlat, m2, metric, polygons, strip
+from tests.support.town import Town
 
 #: How many metres a deliberate overlap or gap reaches: well above the 1 m² tolerance.
 DEPTH_M = 6.0

@@ -1,6 +1,7 @@
 """Fixtures for the grid-editing tests.
 
-Tests that accept edits use ``private_backend`` (a fresh database per test). The validation and
+Tests that accept edits use ``private_backend`` (a fresh database per test), or, for a scenario
+split into one test per step, ``scenario_backend`` (a fresh database per module). The validation and
 role tests only send edits that must be refused, so they share one fresh database per backend for
 this package (``refusing_backend``): never the session's shared demo, which other tests need intact.
 The known-bug tests use it too, on department layers that no other test here looks at.
@@ -15,8 +16,8 @@ import httpx
 import pytest
 
 from service.common.gdal import prime_gdal
-from tests.service.grids.town import Town
 from tests.support.backends import BACKENDS, Backend, start_backend
+from tests.support.town import Town
 
 prime_gdal()  # GDAL before SpatiaLite, or GeoPackage writes in this process crash (service/common/gdal.py)
 
@@ -26,6 +27,16 @@ def refusing_backend(request, tmp_path_factory) -> Iterator[Backend]:
     with ExitStack() as stack:
         yield start_backend(
             request.param, stack, tmp_path_factory.mktemp(f"grids-{request.param}"), scheduler_enabled=False
+        )
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def scenario_backend(request, tmp_path_factory) -> Iterator[Backend]:
+    """A database of the module's own for a scenario whose steps are module-scoped fixtures (each
+    test checks one step), with the in-app scheduler off."""
+    with ExitStack() as stack:
+        yield start_backend(
+            request.param, stack, tmp_path_factory.mktemp(f"scenario-{request.param}"), scheduler_enabled=False
         )
 
 

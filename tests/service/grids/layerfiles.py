@@ -20,7 +20,8 @@ from shapely.geometry.base import BaseGeometry
 
 from geo.coords import from_wgs84
 from service.common.gdal import prime_gdal
-from tests.service.grids.town import Town, gj
+from tests.service.grids.town import gj
+from tests.support.town import Town
 
 
 def shifted(geom: BaseGeometry, coord_type: str) -> BaseGeometry:

@@ -12,7 +12,6 @@ from shapely.geometry import shape
 
 from geo.coords import from_wgs84
 from tests.service.grids.town import (
-    Town,
     db_state,
     etag,
     gj,
@@ -25,6 +24,7 @@ from tests.service.grids.town import (
     with_extra_vertex,
 )
 from tests.service.helpers import assert_problem
+from tests.support.town import Town
 
 
 def put(client, grid_id: int, geometry: dict, if_match: str | None, comment: str = "test edit", **extra):

@@ -15,7 +15,6 @@ from shapely.geometry import Polygon, shape
 
 from tests.service.grids.layerfiles import geojson_bytes, geopackage, layer_frame, upload, zipped_shapefile
 from tests.service.grids.town import (
-    Town,
     as_multi,
     building_ids_of,
     db_state,
@@ -31,6 +30,7 @@ from tests.service.grids.town import (
 )
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import check
+from tests.support.town import Town
 
 IMPORTED = {"created": 25, "updated": 0, "unchanged": 0, "retired": 0}
 SLIVER_M2 = 2000.0  # the comparison's default: pieces smaller than this are slivers

@@ -10,9 +10,10 @@ from shapely.geometry import shape
 
 from service.common.gdal import prime_gdal
 from tests.service.grids.layerfiles import geojson_bytes, layer_frame, run_cli, upload
-from tests.service.grids.town import Town, db_state, grids_of, ok, same_shape
+from tests.service.grids.town import db_state, grids_of, ok, same_shape
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import check
+from tests.support.town import Town
 
 EXPORT = "/api/v1/grids/export"
 

@@ -11,7 +11,6 @@ import shapely
 from shapely.geometry import shape
 
 from tests.service.grids.town import (
-    Town,
     building_ids_of,
     db_state,
     grids_of,
@@ -24,6 +23,7 @@ from tests.service.grids.town import (
     tiling_defects_m2,
 )
 from tests.service.helpers import assert_problem
+from tests.support.town import Town
 
 SPLIT, MERGE = "/api/v1/grids/split", "/api/v1/grids/merge"
 #: Merging pieces that a split made can leave a stray triangle of a few centimetres where the cut

@@ -9,14 +9,13 @@ are plain sums, shared boundaries are intersections of boundaries, and so on.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import numpy as np
 import shapely
 from geoalchemy2.shape import to_shape
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon, mapping, shape
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, select
 
@@ -141,81 +140,6 @@ def with_extra_vertex(geom: BaseGeometry, edge: int = 0) -> MultiPolygon:
 
 
 # -- what the API says -------------------------------------------------------------------------
-
-
-@dataclass
-class Town:
-    """The one-network grids, communities and buildings as the API reports them."""
-
-    grids: dict[int, BaseGeometry]
-    grid_props: dict[int, dict]
-    grid_json: dict[int, dict]
-    communities: dict[int, BaseGeometry]
-    community_codes: dict[int, str]
-    buildings: dict[int, BaseGeometry]
-    building_props: dict[int, dict]
-
-    @classmethod
-    def load(cls, client: httpx.Client) -> Town:
-        grids = ok(client.get("/api/v1/grids"))["features"]
-        tree = ok(client.get("/api/v1/areas", params={"include_geometry": True}))
-        communities = [a for a in _walk(tree) if a["level"] == "community"]
-        buildings = ok(client.get("/api/v1/buildings", params={"limit": 20000}))["features"]
-        return cls(
-            grids={f["id"]: shape(f["geometry"]) for f in grids},
-            grid_props={f["id"]: f["properties"] for f in grids},
-            grid_json={f["id"]: f["geometry"] for f in grids},
-            communities={c["id"]: shape(c["geometry"]) for c in communities},
-            community_codes={c["id"]: c["code"] for c in communities},
-            buildings={f["id"]: shape(f["geometry"]) for f in buildings},
-            building_props={f["id"]: f["properties"] for f in buildings},
-        )
-
-    def community_of(self, grid_id: int) -> int:
-        return self.grid_props[grid_id]["community_id"]
-
-    def siblings(self, community_id: int) -> dict[int, BaseGeometry]:
-        return {g: geom for g, geom in self.grids.items() if self.community_of(g) == community_id}
-
-    def neighbours(self, *, min_shared_m: float = 100.0) -> list[tuple[int, int]]:
-        """Pairs of grids of one community sharing a boundary, the longest shared boundary first."""
-        pairs = []
-        for a, b in itertools.combinations(sorted(self.grids), 2):
-            if self.community_of(a) != self.community_of(b):
-                continue
-            length = shared_m(self.grids[a], self.grids[b])
-            if length >= min_shared_m:
-                pairs.append((length, a, b))
-        return [(a, b) for _, a, b in sorted(pairs, reverse=True)]
-
-    def strangers(self) -> tuple[int, int]:
-        """Two grids of one community that do not even touch."""
-        for a, b in itertools.combinations(sorted(self.grids), 2):
-            if self.community_of(a) == self.community_of(b) and self.grids[a].distance(self.grids[b]) > 0.0005:
-                return a, b
-        raise AssertionError("every two grids of a community touch")
-
-    def points(self) -> dict[int, Point]:
-        """Each building's representative point (the point that decides its grid)."""
-        return {bid: geom.representative_point() for bid, geom in self.buildings.items()}
-
-    def households(self, bid: int) -> int:
-        return int(self.building_props[bid]["households"])
-
-    def assignment(self, layer: dict[Any, BaseGeometry], building_ids=None) -> dict[int, Any]:
-        pts = self.points()
-        ids = building_ids if building_ids is not None else pts
-        return {bid: holder(layer, pts[bid]) for bid in ids}
-
-    def community_buildings(self, community_id: int) -> list[int]:
-        region = self.communities[community_id]
-        return sorted(bid for bid, p in self.points().items() if region.covers(p))
-
-
-def _walk(nodes: list[dict]):
-    for node in nodes:
-        yield node
-        yield from _walk(node.get("children") or [])
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:

@@ -12,7 +12,8 @@ from shapely.geometry import Point
 
 from geo.coords import from_wgs84
 from tests.service.requests.api import Api, body
-from tests.service.requests.geodata import PROJ, Town, metres_between, metric
+from tests.service.requests.geodata import PROJ, metres_between, metric
+from tests.support.town import Town
 
 TOLERANCE_M = 0.5  # walking distances closer than this count as a tie
 RESPONSE_FIELDS = (

@@ -12,7 +12,7 @@ from geo.coords import to_wgs84
 from service.requests.models import ServiceRequest
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import Api, body, check
-from tests.service.requests.geodata import Town
+from tests.support.town import Town
 
 POINT = (117.7552, 24.6221)
 DROP = object()  # marks a key to leave out of the body

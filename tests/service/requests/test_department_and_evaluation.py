@@ -9,7 +9,7 @@ import pytest
 
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import ANON, Api, body, linked_worker
-from tests.service.requests.geodata import Town
+from tests.support.town import Town
 
 CATEGORY = "property_service"  # routed to the housing bureau (zjj)
 

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from service.requests.models import ServiceRequest
 from tests.service.requests.api import Api, body
-from tests.service.requests.geodata import Town, metres_between, offset
+from tests.service.requests.geodata import metres_between, offset
+from tests.support.town import Town
 
 CATEGORY = "greenery_damage"
 

@@ -12,7 +12,7 @@ from service.requests.intake import scoped_idempotency_key
 from service.requests.models import ServiceRequest
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import Api, body
-from tests.service.requests.geodata import Town
+from tests.support.town import Town
 
 
 def rows_with_key(api: Api, key: str, scope: str = "ip:127.0.0.1") -> int:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from service.requests.models import ServiceRequest
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import Api, body, linked_volunteer_id, linked_worker, user_id
-from tests.service.requests.geodata import Town
+from tests.support.town import Town
 
 NAME, PHONE, MASKED = "王秀英", "13812345678", "138****5678"
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import Api, body, wait_for
-from tests.service.requests.geodata import Town
+from tests.support.town import Town
 
 COLOURS = ["blue", "yellow", "orange", "red"]
 TICKS = 0.8  # a few scheduler ticks (0.2 s each)

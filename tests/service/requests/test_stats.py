@@ -23,7 +23,7 @@ import pytest
 from service.requests.models import STAFF_CHANNELS
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import ANON, Api, body, check, wait_for
-from tests.service.requests.geodata import Town
+from tests.support.town import Town
 
 CLOSED = {"verified", "evaluated", "closed"}
 OPEN = {"reported", "accepted", "dispatched", "on_site", "reopened"}

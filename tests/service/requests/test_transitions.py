@@ -26,7 +26,7 @@ from tests.service.requests.api import (
     unique,
     user_id,
 )
-from tests.service.requests.geodata import Town
+from tests.support.town import Town
 
 STAFF = frozenset({"dispatcher", "grid_worker", "admin"})
 FIELD_ONLY = frozenset({"reporter"})  # the reporter: signed in, or holding the tracking code
