@@ -16,7 +16,7 @@ model (``schemas``) for the OpenAPI document and render the answer themselves (`
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Request
@@ -120,7 +120,7 @@ def service_definition(service_code: str, fmt: str, session: ReadSession) -> Res
     return render(fmt, "service_definition", service.definition(c))
 
 
-def _parse_date(value: str | None, name: str, fmt: str):
+def _parse_date(value: str | None, name: str, fmt: str) -> datetime | None:
     if value is None:
         return None
     try:
