@@ -23,7 +23,7 @@ from service.buildings.models import Building
 from service.buildings.service import building_features
 from service.common.geojson import feature
 from service.config import Settings
-from service.grids.models import Grid, GridLayer, GridVersion
+from service.grids.models import Grid, GridVersion
 from service.grids.service import grid_features
 from service.requests import access
 from service.requests.models import OPEN_STATUSES, RequestCategory, ServiceRequest
@@ -254,16 +254,3 @@ PROVIDERS: dict[str, Provider] = {
         ),
     )
 }
-
-
-def grids_at(session: Session, at: datetime) -> Select:
-    """Grids as they stood at ``at`` (for ``datetime`` on the grids collection)."""
-    return (
-        select(GridVersion, Grid)
-        .join(Grid, Grid.id == GridVersion.grid_id)
-        .where(
-            Grid.layer == GridLayer.ONE_NETWORK,
-            GridVersion.valid_from <= at,
-            (GridVersion.valid_to.is_(None)) | (GridVersion.valid_to > at),
-        )
-    )
