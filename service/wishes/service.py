@@ -26,7 +26,7 @@ from service.audit.service import audit
 from service.auth.models import Role, User
 from service.buildings.models import Building
 from service.buildings.service import anchor_point
-from service.common.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from service.common.errors import Conflict, Forbidden, Invalid, NotFound
 from service.common.geojson import feature
 from service.common.spatial import box_overlaps
 from service.community.people import COMMUNITY_ADMINS, may_act_in_grid, volunteer_of
@@ -36,7 +36,7 @@ from service.events.outbox import publish
 from service.grids.service import locate_point
 from service.points import ledger
 from service.points.models import SourceType
-from service.stations.coverage import CoverageError, network
+from service.stations.coverage import network
 from service.volunteers.models import Volunteer
 from service.wishes.models import WISH_CATEGORIES, Wish, WishKind, WishStatus
 from service.wishes.schemas import (
@@ -446,10 +446,7 @@ def nearby(
 ) -> NearbyWishes:
     """Open wishes within ``minutes`` of walking, nearest first: the whole walk on the street
     network (point → street → streets → street → the wish's building), as the station finder walks."""
-    try:
-        graph = network(session)
-    except CoverageError as exc:  # stations' own refusal, with its status and field
-        raise DomainError(str(exc), field=exc.field, status=exc.status) from None
+    graph = network(session)  # 409 when there is no street network
     source = graph.snap(lon, lat)
     if source.offset_m > settings.max_snap_distance_m:
         raise Invalid(
