@@ -46,9 +46,18 @@ def _local(pairs: list[tuple[str, str]], drop: frozenset[str] = frozenset()) -> 
                 out.append((name, url))
                 continue
             raise OffsiteAsset(f"no local copy of {name} ({url}); add it to map_ui/assets.py and vendor.py")
-        if LOCAL[name] is not None:
-            out.append((name, LOCAL[name]))
+        local = LOCAL[name]
+        if local is not None:
+            out.append((name, local))
     return out
+
+
+def local_url(name: str) -> str:
+    """The local copy of library ``name`` (OffsiteAsset when it has none: folium's unused assets)."""
+    url = LOCAL.get(name)
+    if url is None:
+        raise OffsiteAsset(f"no local copy of {name}; add it to map_ui/assets.py and vendor.py")
+    return url
 
 
 def localize(element: Element, *, drop: frozenset[str] = frozenset()) -> Element:

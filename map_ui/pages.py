@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import folium
-from branca.element import Element
+from branca.element import Element, Figure
 from folium.elements import JSCSSMixin
 
-from map_ui.assets import LOCAL, localize
+from map_ui.assets import local_url, localize
 
 HERE = Path(__file__).resolve().parent
 LANGUAGES = ("zh", "en")
@@ -141,14 +141,14 @@ def render(
     text = messages(lang)
     m = folium.Map(location=center, zoom_start=16, tiles=None, max_zoom=20, control_scale=True, zoom_control=True)
     base = _base_layers(m, basemap, tianditu_key, lang)
-    root = m.get_root()
+    root = cast(Figure, m.get_root())  # a Map's root is the page (a Figure)
     root.header.add_child(Element(f"<title>{escape(text.get(page.title_key, 'neighborgrid'))}</title>"), name="title")
     root.header.add_child(Element('<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'), name="icon")
-    early_js = [(lib, LOCAL[lib]) for lib in page.libraries if lib in BEFORE_MAP]
-    css = [(lib, LOCAL[lib]) for lib in page.libraries if LOCAL[lib].endswith(".css")]
+    early_js = [(lib, local_url(lib)) for lib in page.libraries if lib in BEFORE_MAP]
+    css = [(lib, local_url(lib)) for lib in page.libraries if local_url(lib).endswith(".css")]
     m.add_child(_HeadAssets(early_js, [*css, ("ng_css", "/static/css/neighborgrid.css")]), name="ng_head_assets")
     for lib in page.libraries:  # other plugin scripts run deferred, after Leaflet (loaded in the head)
-        url = LOCAL[lib]
+        url = local_url(lib)
         if lib not in BEFORE_MAP and not url.endswith(".css"):
             root.html.add_child(Element(f'<script src="{url}" defer></script>'), name=lib)
     config = {

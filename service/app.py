@@ -158,12 +158,12 @@ def _add_docs(app: FastAPI) -> None:
             swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
             oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
         )
-        return HTMLResponse(with_nonce(page.body.decode(), getattr(request.state, "csp_nonce", None)))
+        return HTMLResponse(with_nonce(bytes(page.body).decode(), getattr(request.state, "csp_nonce", None)))
 
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     def swagger_redirect(request: Request) -> HTMLResponse:
         page = get_swagger_ui_oauth2_redirect_html()
-        return HTMLResponse(with_nonce(page.body.decode(), getattr(request.state, "csp_nonce", None)))
+        return HTMLResponse(with_nonce(bytes(page.body).decode(), getattr(request.state, "csp_nonce", None)))
 
     @app.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
@@ -175,4 +175,3 @@ def _add_docs(app: FastAPI) -> None:
             "<li><a href=/api/v1/stations>Stations (GeoJSON)</a></li>"
             "<li><a href=/api/v1/areas>Areas</a></li></ul>"
         )
-

@@ -43,7 +43,11 @@ class RichProgress:
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
         task_id = self._progress.add_task(description, total=total)
-        return lambda n=1: self._progress.advance(task_id, n)
+
+        def advance(n: int = 1) -> None:
+            self._progress.advance(task_id, n)
+
+        return advance
 
 
 @contextmanager

@@ -6,8 +6,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -128,7 +129,7 @@ def _take_attempt(session: Session, *, account: str, ip: str, now: datetime, pol
     """Count this attempt as a failure in advance (a success forgets it), unless the pair must wait:
     then return the seconds left, counting nothing. One statement decides, so concurrent attempts in
     any worker cannot slip past a wait: each one counts, or waits."""
-    table = LoginFailure.__table__
+    table = cast(Table, LoginFailure.__table__)
     session.execute(delete(table).where(table.c.last_failure_at < now - policy.forget))
     insert = _insert(session)
     counted = session.execute(
@@ -144,7 +145,7 @@ def _take_attempt(session: Session, *, account: str, ip: str, now: datetime, pol
     pair = (table.c.account == account) & (table.c.ip == ip)
     if counted is None:
         blocked_until = session.scalar(select(table.c.blocked_until).where(pair))
-        return max((blocked_until - now).total_seconds(), 0.001)
+        return max((blocked_until - now).total_seconds(), 0.001) if blocked_until is not None else 0.001
     wait = policy.wait_after(counted)
     if wait is not None:
         session.execute(update(table).where(pair).values(blocked_until=now + wait))

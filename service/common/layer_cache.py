@@ -52,7 +52,7 @@ def cached(
     """The value for ``key`` in this database, rebuilt when a revision in ``depends`` has moved.
 
     ``known``: revisions just read by ``revisions`` in this transaction (it must cover ``depends``)."""
-    url = session.get_bind().url.render_as_string(hide_password=True)
+    url = session.get_bind().engine.url.render_as_string(hide_password=True)
     current = known if known is not None else revisions(session, depends)
     token = tuple(current.get(name, (0, None)) for name in depends)
     hit = _cache.get((url, key))

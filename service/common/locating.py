@@ -8,7 +8,7 @@ intake and the bulk benchmark all give the same answer on both backends.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
@@ -41,4 +41,4 @@ def locate_row(
         return None, Located(None, True, None)
     index = PolygonIndex(list(range(len(rows))), [to_shape(getattr(r, column.key)) for r in rows])
     found = index.locate(lon, lat, max_distance_m=max_distance_m)
-    return (rows[found.key] if found.key is not None else None), found
+    return (rows[cast(int, found.key)] if found.key is not None else None), found

@@ -16,4 +16,7 @@ class NoProgress:
     """The default: report nothing."""
 
     def task(self, description: str, total: int) -> Callable[[int], None]:
-        return lambda n=1: None
+        def advance(n: int = 1) -> None:
+            """Nothing to report."""
+
+        return advance

@@ -7,8 +7,9 @@ they were built from; a writer bumps the counter in the same transaction as its 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Integer, String, select, update
+from sqlalchemy import CursorResult, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.orm import Base, UtcDateTime, utcnow
@@ -28,10 +29,13 @@ def get_revision(session: Session, name: str) -> int:
 
 def bump_revision(session: Session, name: str) -> int:
     """Increment (creating at 1) the counter ``name``; returns the new revision."""
-    updated = session.execute(
-        update(DataRevision)
-        .where(DataRevision.name == name)
-        .values(revision=DataRevision.revision + 1, changed_at=utcnow())
+    updated = cast(
+        CursorResult[Any],
+        session.execute(
+            update(DataRevision)
+            .where(DataRevision.name == name)
+            .values(revision=DataRevision.revision + 1, changed_at=utcnow())
+        ),
     )
     if updated.rowcount == 0:
         session.add(DataRevision(name=name, revision=1))

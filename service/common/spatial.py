@@ -7,9 +7,11 @@ we add that prefilter. Both then apply the exact ``ST_Intersects`` test.
 
 from __future__ import annotations
 
+from typing import Any
+
 from geoalchemy2 import Geometry
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, and_, func, literal, literal_column, select, table
+from sqlalchemy import ColumnElement, Select, and_, func, literal, literal_column, select, table
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service.db import is_sqlite
@@ -26,7 +28,7 @@ def _spatialite_candidates(column: InstrumentedAttribute, frame: BaseGeometry) -
     """Primary keys whose index box meets ``frame``'s box, from SpatiaLite's ``SpatialIndex``."""
     minx, miny, maxx, maxy = frame.bounds
     tbl = column.class_.__table__
-    rowids = (
+    rowids: Select[tuple[Any]] = (
         select(literal_column("rowid"))
         .select_from(_SPATIAL_INDEX)
         .where(

@@ -100,9 +100,9 @@ def load_community_life(
         settings=settings,
         areas=areas,
         grids=grids,
-        volunteers={v.ref: v for v in volunteers},
-        workers={w.ref: w for w in workers},
-        buildings={b.ref: b for b in session.scalars(select(Building))},
+        volunteers={v.ref: v for v in volunteers if v.ref is not None},
+        workers={w.ref: w for w in workers if w.ref is not None},
+        buildings={b.ref: b for b in session.scalars(select(Building)) if b.ref is not None},
         users={u.username: u for u in session.scalars(select(User).where(User.username.in_(usernames)))},
     )
     _homes_and_teams(ctx)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, Point, shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from service.areas.models import Area, AreaLevel
@@ -140,7 +140,7 @@ def clear(session: Session) -> None:
     """Delete community data and demo accounts (keeps other users)."""
     purge_ledger(session)
     for table in _DATA_TABLES:
-        session.execute(delete(table))
+        session.execute(delete(cast(Table, table)))
     # Areas reference their parents: delete the deepest level first.
     for level in reversed(list(AreaLevel)):
         session.execute(delete(Area).where(Area.level == level))
@@ -338,9 +338,10 @@ def _load_network(session, demo_dir, progress) -> tuple[int, int]:
     advance = progress.task("street network", len(node_features) + len(edge_features))
     nodes: dict[str, StreetNode] = {}
     for f in node_features:
-        node = StreetNode(ref=f["properties"]["key"], geom=_wkb(shape(f["geometry"])))
+        key = f["properties"]["key"]
+        node = StreetNode(ref=key, geom=_wkb(shape(f["geometry"])))
         session.add(node)
-        nodes[node.ref] = node
+        nodes[key] = node
     session.flush()
     advance(len(node_features))
     for f in edge_features:

@@ -43,7 +43,7 @@ def remove_local_listener(callback: Callable[[str], None]) -> None:
 
 
 def _url(session: Session) -> str:
-    return session.get_bind().url.render_as_string(hide_password=True)
+    return session.get_bind().engine.url.render_as_string(hide_password=True)
 
 
 @event.listens_for(Session, "before_commit")

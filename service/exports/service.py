@@ -49,7 +49,7 @@ def csv_bytes(table: pd.DataFrame) -> bytes:
 def layer_frame(session: Session, name: str, settings: Settings) -> gpd.GeoDataFrame:
     provider = PROVIDERS[name]
     rows = list(session.scalars(provider.base(session).order_by(provider.id_column())))
-    features = provider.to_features(session, rows, False, settings)
+    features = provider.to_features(session, rows, None, settings)
     for f in features:
         f["properties"] = {
             "id": f["id"],

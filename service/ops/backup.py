@@ -30,7 +30,7 @@ FORMAT = "neighborgrid-backup/1"
 #: A backup holds password hashes and key households' data: for this account only.
 PRIVATE_MODE = 0o600
 #: Derived or transient data that is rebuilt rather than restored.
-SKIPPED = frozenset()
+SKIPPED: frozenset[str] = frozenset()
 
 
 class BackupError(RuntimeError):
