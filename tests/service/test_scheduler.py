@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from contextlib import ExitStack
 from datetime import timedelta
 
@@ -13,6 +12,7 @@ from service.requests.models import RequestEvent, ServiceRequest
 from service.requests.scheduler import apply_deadlines
 from tests.support.backends import serve
 from tests.support.clock import TestClock
+from tests.support.race import all_at_once
 
 BODY = {"category": "noise", "description": "楼上装修噪音", "lon": 117.7552, "lat": 24.6221, "channel": "wechat"}
 
@@ -33,18 +33,7 @@ def test_four_workers_racing_escalate_a_breach_once(private_backend):
     reported = b.clock()
     later = reported + timedelta(minutes=6)  # past the 5-minute response deadline only
     workers = [Database.from_settings(b.settings) for _ in range(4)]  # as if four processes
-    barrier = threading.Barrier(len(workers))
-    results = []
-
-    def tick(db: Database) -> None:
-        barrier.wait()
-        results.append(apply_deadlines(db, now=later, settings=b.settings))
-
-    threads = [threading.Thread(target=tick, args=(db,)) for db in workers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = all_at_once(lambda db: apply_deadlines(db, now=later, settings=b.settings), workers)
     for db in workers:
         db.dispose()
 

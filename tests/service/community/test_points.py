@@ -4,7 +4,6 @@ new entries, and the database refuses to change a ledger row."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import httpx
@@ -15,6 +14,7 @@ from service.points.models import PointsEntry
 from tests.service.community.support import new_account
 from tests.service.helpers import assert_problem
 from tests.service.requests.api import body, unique
+from tests.support.race import all_at_once
 
 #: Points per hour of each kind of service, as the rules page publishes them (志愿积分制).
 RATES = {
@@ -227,23 +227,10 @@ def test_two_redemptions_racing_for_the_same_points_cannot_both_succeed(backend,
         httpx.Client(base_url=backend.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
         for _ in range(8)
     ]
-    barrier = threading.Barrier(len(clients))
-    results: list[httpx.Response] = []
-    lock = threading.Lock()
-
-    def redeem(c: httpx.Client) -> None:
-        barrier.wait()
-        r = c.post("/api/v1/points/redeem", json={"item": item["id"]})
-        with lock:
-            results.append(r)
-
-    threads = [threading.Thread(target=redeem, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
+    answers = all_at_once(lambda c: c.post("/api/v1/points/redeem", json={"item": item["id"]}), clients, timeout=90)
     for c in clients:
         c.close()
+    results = [r for r in answers if r is not None]
     codes = sorted(r.status_code for r in results)
     assert codes == [201] * 3 + [409] * 5, [r.text for r in results]
     for r in results:
