@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from service.common.errors import DomainError
 from service.config import Settings
 
 
-class HostNotAllowed(ValueError):
-    """The request's Host is not one the service answers links for."""
+class HostNotAllowed(DomainError):
+    """The request's Host is not one the service answers links for (400; OGC and Open311 answer it
+    in their own error formats)."""
+
+    status = 400
 
 
 def _hostname(request: Request) -> str:

@@ -41,6 +41,7 @@ from urllib.parse import quote
 import geopandas as gpd
 import shapely
 
+from service.common.errors import Invalid
 from service.common.gdal import prime_gdal
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,11 @@ CPG = re.compile(rb"\s*[A-Za-z0-9_.\-]{1,40}\s*")
 CHUNK = 64 * 1024
 
 
-class VectorFileError(ValueError):
-    """The upload is refused: ``status`` 413 (too large) or 422 (not an accepted file)."""
+class VectorFileError(Invalid):
+    """The upload is refused, naming ``file``: 422 (not an accepted file) or, with ``status=413``, too large."""
 
-    field = "file"
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+    def __init__(self, message: str, *, status: int = 422) -> None:
+        super().__init__(message, field="file", status=status)
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ def read_vector_file(data: bytes, *, filename: str, limits: Limits) -> gpd.GeoDa
 
     ``filename`` only tells which of the three the upload claims to be."""
     if len(data) > limits.upload_bytes:
-        raise VectorFileError(413, f"the file is larger than {limits.upload_bytes} bytes")
+        raise VectorFileError(f"the file is larger than {limits.upload_bytes} bytes", status=413)
     kind = _kind(data, filename)
     prime_gdal()  # the driver allow-list and the network switch, before GDAL sees the file
     with tempfile.TemporaryDirectory(prefix="layer-", dir=limits.tmp_dir) as tmp:
@@ -109,10 +107,10 @@ def read_vector_file(data: bytes, *, filename: str, limits: Limits) -> gpd.GeoDa
             source = str(_unpack_shapefile(data, folder, limits))
         frame = _read(source, kind, limits)
     if len(frame) > limits.features:
-        raise VectorFileError(413, f"the file holds more than {limits.features} features")
+        raise VectorFileError(f"the file holds more than {limits.features} features", status=413)
     vertices = int(shapely.get_num_coordinates(frame.geometry.values).sum()) if len(frame) else 0
     if vertices > limits.vertices:
-        raise VectorFileError(413, f"the file holds more than {limits.vertices} vertices")
+        raise VectorFileError(f"the file holds more than {limits.vertices} vertices", status=413)
     return frame
 
 
@@ -124,17 +122,17 @@ def _kind(data: bytes, filename: str) -> str:
     suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
     if suffix in (".geojson", ".json"):
         if not data.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n").startswith(b"{"):
-            raise VectorFileError(422, "the file is named .geojson but is not a GeoJSON object")
+            raise VectorFileError("the file is named .geojson but is not a GeoJSON object")
         return "geojson"
     if suffix == ".gpkg":
         if not data.startswith(SQLITE_HEADER) or data[68:72] not in GPKG_APPLICATION_IDS:
-            raise VectorFileError(422, "the file is named .gpkg but is not a GeoPackage")
+            raise VectorFileError("the file is named .gpkg but is not a GeoPackage")
         return "gpkg"
     if suffix == ".zip":
         if not data.startswith(ZIP_HEADER):
-            raise VectorFileError(422, "the file is named .zip but is not a zip archive")
+            raise VectorFileError("the file is named .zip but is not a zip archive")
         return "zip"
-    raise VectorFileError(422, "send a .geojson (or .json), a .gpkg, or a .zip holding one Shapefile")
+    raise VectorFileError("send a .geojson (or .json), a .gpkg, or a .zip holding one Shapefile")
 
 
 # -- GeoJSON ---------------------------------------------------------------------------------
@@ -149,21 +147,21 @@ def _checked_geojson(data: bytes, limits: Limits) -> bytes:
     try:
         body = json.loads(data.decode("utf-8-sig"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise VectorFileError(422, "the file is not valid GeoJSON (UTF-8 JSON, RFC 7946)") from None
+        raise VectorFileError("the file is not valid GeoJSON (UTF-8 JSON, RFC 7946)") from None
     kind = body.get("type") if isinstance(body, dict) else None
     if kind not in ("FeatureCollection", "Feature"):
-        raise VectorFileError(422, "a GeoJSON file must hold a FeatureCollection or a Feature")
+        raise VectorFileError("a GeoJSON file must hold a FeatureCollection or a Feature")
     if kind == "FeatureCollection":
         features = body.get("features")
         if not isinstance(features, list) or not all(isinstance(f, dict) for f in features):
-            raise VectorFileError(422, "a GeoJSON FeatureCollection needs a list of features")
+            raise VectorFileError("a GeoJSON FeatureCollection needs a list of features")
         if len(features) > limits.features:
-            raise VectorFileError(413, f"the file holds more than {limits.features} features")
+            raise VectorFileError(f"the file holds more than {limits.features} features", status=413)
     if "crs" in body and body["crs"] is not None:
         crs = body["crs"]
         name = crs.get("properties", {}).get("name") if isinstance(crs, dict) and crs.get("type") == "name" else None
         if not isinstance(name, str) or not CRS_NAME.fullmatch(name):
-            raise VectorFileError(422, 'a GeoJSON "crs" may only name a CRS such as EPSG:4490')
+            raise VectorFileError('a GeoJSON "crs" may only name a CRS such as EPSG:4490')
     return json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
 
 
@@ -176,26 +174,26 @@ def _check_geopackage(path: Path) -> None:
     try:
         conn = sqlite3.connect(uri, uri=True)
     except sqlite3.Error:
-        raise VectorFileError(422, "the file is not a readable GeoPackage") from None
+        raise VectorFileError("the file is not a readable GeoPackage") from None
     try:
         conn.execute("PRAGMA trusted_schema = OFF")
         schema = conn.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
         for kind, name, sql in schema:
             if kind == "view":
-                raise VectorFileError(422, "a GeoPackage with views is not accepted")
+                raise VectorFileError("a GeoPackage with views is not accepted")
             if kind == "trigger" and not GPKG_TRIGGER.fullmatch(str(name)):
-                raise VectorFileError(422, "a GeoPackage with triggers of its own is not accepted")
+                raise VectorFileError("a GeoPackage with triggers of its own is not accepted")
             if kind != "table":
                 continue
             if re.match(r"\s*CREATE\s+VIRTUAL\s+TABLE", sql or "", re.IGNORECASE):
                 if not (str(name).startswith("rtree_") and re.search(r"\bUSING\s+rtree\s*\(", sql, re.IGNORECASE)):
-                    raise VectorFileError(422, "a GeoPackage with virtual tables is not accepted")
+                    raise VectorFileError("a GeoPackage with virtual tables is not accepted")
                 continue
             columns = conn.execute("SELECT hidden FROM pragma_table_xinfo(?)", (name,)).fetchall()
             if any(hidden in (2, 3) for (hidden,) in columns):
-                raise VectorFileError(422, "a GeoPackage with generated columns is not accepted")
+                raise VectorFileError("a GeoPackage with generated columns is not accepted")
     except sqlite3.Error:
-        raise VectorFileError(422, "the file is not a readable GeoPackage") from None
+        raise VectorFileError("the file is not a readable GeoPackage") from None
     finally:
         conn.close()
 
@@ -207,11 +205,11 @@ def _member_path(info: zipfile.ZipInfo) -> PurePosixPath:
     """The member's name as a relative path; absolute names, ``..`` and symlinks are refused."""
     name = info.filename.replace("\\", "/")
     if "\x00" in name or name.startswith("/") or re.match(r"[A-Za-z]:", name):
-        raise VectorFileError(422, "the .zip holds a member with an absolute path")
+        raise VectorFileError("the .zip holds a member with an absolute path")
     if ".." in name.split("/"):
-        raise VectorFileError(422, "the .zip holds a member whose path leaves the archive (..)")
+        raise VectorFileError("the .zip holds a member whose path leaves the archive (..)")
     if stat.S_ISLNK(info.external_attr >> 16):
-        raise VectorFileError(422, "the .zip holds a symbolic link")
+        raise VectorFileError("the .zip holds a symbolic link")
     return PurePosixPath(name)
 
 
@@ -220,14 +218,14 @@ def _unpack_shapefile(data: bytes, folder: Path, limits: Limits) -> Path:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError):
-        raise VectorFileError(422, "the .zip file is damaged") from None
+        raise VectorFileError("the .zip file is damaged") from None
     with archive:
         members = archive.infolist()
         if len(members) > MAX_ZIP_MEMBERS:
-            raise VectorFileError(422, f"the .zip holds more than {MAX_ZIP_MEMBERS} files")
+            raise VectorFileError(f"the .zip holds more than {MAX_ZIP_MEMBERS} files")
         declared = sum(m.file_size for m in members)
         if declared > limits.unpacked_bytes:
-            raise VectorFileError(413, f"the .zip unpacks to more than {limits.unpacked_bytes} bytes")
+            raise VectorFileError(f"the .zip unpacks to more than {limits.unpacked_bytes} bytes", status=413)
         parts: dict[str, list[tuple[PurePosixPath, zipfile.ZipInfo]]] = {}
         for info in members:
             path = _member_path(info)
@@ -235,12 +233,12 @@ def _unpack_shapefile(data: bytes, folder: Path, limits: Limits) -> Path:
                 continue
             suffix = path.suffix.lower()
             if suffix in ARCHIVE_SUFFIXES:
-                raise VectorFileError(422, "the .zip holds another archive; send the Shapefile itself")
+                raise VectorFileError("the .zip holds another archive; send the Shapefile itself")
             if suffix in SHAPEFILE_PARTS:
                 parts.setdefault(suffix, []).append((path, info))
         shps = parts.get(".shp", [])
         if len(shps) != 1:
-            raise VectorFileError(422, "the .zip must hold exactly one Shapefile (.shp with .shx/.dbf)")
+            raise VectorFileError("the .zip must hold exactly one Shapefile (.shp with .shx/.dbf)")
         stem = shps[0][0].with_suffix("").as_posix().lower()
         chosen: dict[str, zipfile.ZipInfo] = {}
         for suffix, candidates in parts.items():
@@ -248,7 +246,7 @@ def _unpack_shapefile(data: bytes, folder: Path, limits: Limits) -> Path:
             if same:
                 chosen[suffix] = same[0]
         if ".shx" not in chosen or ".dbf" not in chosen:
-            raise VectorFileError(422, "the .zip must hold exactly one Shapefile (.shp with .shx/.dbf)")
+            raise VectorFileError("the .zip must hold exactly one Shapefile (.shp with .shx/.dbf)")
         written = 0
         for suffix, info in chosen.items():
             target = folder / f"layer{suffix}"
@@ -265,14 +263,14 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budg
             while chunk := src.read(CHUNK):
                 size += len(chunk)
                 if size > info.file_size or size > budget:
-                    raise VectorFileError(413, "the .zip unpacks to more than it declares or than the limit")
+                    raise VectorFileError("the .zip unpacks to more than it declares or than the limit", status=413)
                 out.write(chunk)
     except VectorFileError:
         target.unlink(missing_ok=True)
         raise
     except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, EOFError, ValueError):
         target.unlink(missing_ok=True)
-        raise VectorFileError(422, "a file in the .zip is damaged, encrypted or compressed in an unknown way") from None
+        raise VectorFileError("a file in the .zip is damaged, encrypted or compressed in an unknown way") from None
     return size
 
 
@@ -285,19 +283,19 @@ def _check_shapefile_parts(folder: Path) -> None:
     with (folder / "layer.dbf").open("rb") as f:
         dbf = f.read(32)
     if len(shp) < 100 or not shp.startswith(SHAPE_MAGIC):
-        raise VectorFileError(422, "the .shp in the .zip is not a Shapefile")
+        raise VectorFileError("the .shp in the .zip is not a Shapefile")
     if len(shx) < 100 or not shx.startswith(SHAPE_MAGIC):
-        raise VectorFileError(422, "the .shx in the .zip is not a Shapefile index")
+        raise VectorFileError("the .shx in the .zip is not a Shapefile index")
     if len(dbf) < 32 or dbf[0] not in DBF_VERSIONS or int.from_bytes(dbf[8:10], "little") < 33:
-        raise VectorFileError(422, "the .dbf in the .zip is not a dBASE table")
+        raise VectorFileError("the .dbf in the .zip is not a dBASE table")
     cpg = folder / "layer.cpg"
     if cpg.exists() and not CPG.fullmatch(cpg.read_bytes()):
-        raise VectorFileError(422, "the .cpg in the .zip does not name an encoding")
+        raise VectorFileError("the .cpg in the .zip does not name an encoding")
     prj = folder / "layer.prj"
     if prj.exists():
         text = prj.read_bytes().removeprefix(b"\xef\xbb\xbf").strip()
         if not re.match(rb"(PROJCS|GEOGCS|PROJCRS|GEOGCRS|GEODCRS|COMPD_CS|COMPOUNDCRS)\s*\[", text):
-            raise VectorFileError(422, "the .prj in the .zip is not a WKT coordinate system")
+            raise VectorFileError("the .prj in the .zip is not a WKT coordinate system")
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -312,4 +310,4 @@ def _read(source: str, kind: str, limits: Limits) -> gpd.GeoDataFrame:
         return pyogrio.read_dataframe(source, max_features=limits.features + 1)
     except Exception as exc:  # pyogrio raises many kinds; its text may quote the file, so it is not passed on
         log.info("layer file refused by GDAL: %s", type(exc).__name__)
-        raise VectorFileError(422, f"the file cannot be read as {_NAMES[kind]}") from None
+        raise VectorFileError(f"the file cannot be read as {_NAMES[kind]}") from None
