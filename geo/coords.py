@@ -37,7 +37,7 @@ class CoordType(StrEnum):
     BD09 = "bd09"
 
 
-def in_china(lon: ArrayLike, lat: ArrayLike) -> ArrayLike:
+def in_china(lon: ArrayLike, lat: ArrayLike) -> np.ndarray | bool:
     """True where GCJ-02 applies: the rough mainland bounding box used by every implementation."""
     lon_a, lat_a = np.asarray(lon), np.asarray(lat)
     inside = (lon_a >= 72.004) & (lon_a <= 137.8347) & (lat_a >= 0.8293) & (lat_a <= 55.8271)

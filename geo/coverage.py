@@ -87,9 +87,9 @@ def cover_matrix(
     u, v, to_u, to_v = _edge_costs(graph, targets)
     offsets = np.array([t.offset_m for t in targets])
     blocks = []
-    candidates = np.asarray(candidates, dtype=np.int64)
-    for start in range(0, len(candidates), chunk):
-        idx = candidates[start : start + chunk]
+    nodes = np.asarray(candidates, dtype=np.int64)
+    for start in range(0, len(nodes), chunk):
+        idx = nodes[start : start + chunk]
         d = dijkstra(graph.matrix, directed=False, indices=idx, limit=limit_m)  # (chunk × nodes)
         walk = np.minimum(d[:, u] + to_u, d[:, v] + to_v) + offsets  # (chunk × targets)
         blocks.append(csr_matrix(limit_m >= walk.T))

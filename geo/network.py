@@ -18,7 +18,6 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 from shapely.geometry import LineString, Point
@@ -249,8 +248,8 @@ class WalkGraph:
             if lv > 0:
                 segments.append((int(e), float(length - lv), float(length)))
         # The source's own edge, walked directly from the foot in both directions.
-        e, along = source.edge, source.along_m
-        segments.append((e, max(0.0, along - limit_m), min(float(self.edge_len[e]), along + limit_m)))
+        own, along = int(source.edge), source.along_m
+        segments.append((own, max(0.0, along - limit_m), min(float(self.edge_len[own]), along + limit_m)))
         return Reach(limit_m=limit_m, node_dist=node_dist, segments=_merge_segments(segments))
 
     def segment_geometry(self, edge: int, from_m: float, to_m: float) -> BaseGeometry:
@@ -308,9 +307,3 @@ def straight_line_m(graph: WalkGraph, lon1: float, lat1: float, lon2: float, lat
     x1, y1 = graph.to_metric_xy(lon1, lat1)
     x2, y2 = graph.to_metric_xy(lon2, lat2)
     return float(np.hypot(x2 - x1, y2 - y1))
-
-
-def lines_from_segments(graph: WalkGraph, reach: Reach) -> BaseGeometry:
-    """All reached parts as one metric MultiLineString."""
-    parts = [g for g in graph.reach_geometries(reach) if not g.is_empty and g.geom_type == "LineString"]
-    return shapely.multilinestrings(parts) if parts else shapely.MultiLineString()

@@ -8,7 +8,7 @@ planner exactly where the problem is before anything is saved.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,7 +182,7 @@ def validate_layer(
     for key in changed:
         for j in index.tree.query(layer[key], predicate="intersects"):
             other = keys[int(j)]
-            pair = tuple(sorted((key, other), key=str))
+            pair = (key, other) if str(key) <= str(other) else (other, key)  # as sorted(key=str)
             if other == key or pair in seen:
                 continue
             seen.add(pair)
@@ -309,3 +309,97 @@ def shared_boundary_m(a: BaseGeometry, b: BaseGeometry, projection: LocalProject
     """Length in metres of the boundary two grids share."""
     common = a.boundary.intersection(b.boundary)
     return projection.to_metric(common).length if not common.is_empty else 0.0
+
+
+# -- a merged layer from department layers -----------------------------------------------------
+
+#: Department overlays run on the 1e-7° grid of storage and GeoJSON, so the pieces come out exactly
+#: as they are written (rounding cannot make them invalid) and microscopic slivers collapse. (Merging
+#: two neighbouring grids does not: see ``merge_neighbours``.)
+OVERLAY_GRID_DEG = 1e-7
+
+
+def clip_to_region(
+    grids: Iterable[BaseGeometry], region: BaseGeometry, projection: LocalProjection, *, min_m2: float = 1.0
+) -> list[BaseGeometry]:
+    """The polygonal parts of ``grids`` inside ``region`` (on the overlay grid), those over ``min_m2``."""
+    clipped = [polygonal(shapely.intersection(g, region, grid_size=OVERLAY_GRID_DEG)) for g in grids]
+    return [g for g in clipped if not g.is_empty and projection.to_metric(g).area > min_m2]
+
+
+def overlay(region: BaseGeometry, layers: Sequence[Sequence[BaseGeometry]]) -> list[BaseGeometry]:
+    """Cut ``region`` by every grid of every layer: the pieces no two grids of any layer disagree on
+    (a part no grid of a layer covers stays a piece of its own)."""
+    pieces: list[BaseGeometry] = [region]
+    for grids in layers:
+        cut: list[BaseGeometry] = []
+        for piece in pieces:
+            inside = [polygonal(shapely.intersection(piece, g, grid_size=OVERLAY_GRID_DEG)) for g in grids]
+            covered = shapely.union_all(inside, grid_size=OVERLAY_GRID_DEG)
+            cut.extend(polygonal(x) for x in inside)
+            rest = shapely.difference(piece, covered, grid_size=OVERLAY_GRID_DEG)
+            if not rest.is_empty:
+                cut.append(polygonal(rest))
+        pieces = [p for c in cut for p in shapely.get_parts(polygonal(c)) if not p.is_empty]
+    return pieces
+
+
+def _absorb(
+    pieces: list[BaseGeometry],
+    too_small: Callable[[BaseGeometry], bool],
+    households: Callable[[BaseGeometry], int],
+    projection: LocalProjection,
+    *,
+    slivers: bool,
+) -> None:
+    """Join each piece ``too_small`` says is too small to a neighbour, until none is left to join.
+
+    Slivers join the neighbour they share most boundary with (a speck touching only at corners: the
+    nearest piece); pieces short of households join the neighbour with fewest households."""
+    changed = True
+    while changed:
+        changed = False
+        for i, piece in enumerate(pieces):
+            if not too_small(piece):
+                continue
+            neighbours = [
+                (projection.to_metric(piece.boundary.intersection(other.boundary)).length, households(other), j)
+                for j, other in enumerate(pieces)
+                if j != i
+            ]
+            touching = [n for n in neighbours if n[0] > 0.5]
+            if not touching and slivers:
+                nearest = min((piece.distance(other), j) for j, other in enumerate(pieces) if j != i)[1]
+                touching = [(0.0, 0, nearest)]
+            if not touching:
+                continue
+            target = max(touching)[2] if slivers else min(touching, key=lambda n: (n[1], -n[0]))[2]
+            pieces[target] = polygonal(shapely.union(pieces[target], piece, grid_size=OVERLAY_GRID_DEG))
+            del pieces[i]
+            changed = True
+            break
+
+
+def merged_layer(
+    region: BaseGeometry,
+    layers: Sequence[Sequence[BaseGeometry]],
+    homes: Sequence[tuple[int, BaseGeometry]],
+    *,
+    projection: LocalProjection,
+    sliver_m2: float,
+    households_min: int,
+) -> list[tuple[BaseGeometry, int]]:
+    """A merged layer for ``region`` from department layers (each already clipped to it, see
+    ``clip_to_region``): their overlay, whose slivers (under ``sliver_m2``) then join a neighbour,
+    then whose pieces with fewer than ``households_min`` households (``homes``: households and a
+    point per building) join their smallest neighbour until every piece reaches the band or has no
+    neighbour left. Pieces with their households, north to south then west to east."""
+    pieces = overlay(region, layers)
+
+    def households(geom: BaseGeometry) -> int:
+        return sum(h for h, p in homes if geom.covers(p))
+
+    _absorb(pieces, lambda p: projection.to_metric(p).area < sliver_m2, households, projection, slivers=True)
+    _absorb(pieces, lambda p: households(p) < households_min, households, projection, slivers=False)
+    ordered = sorted(pieces, key=lambda g: (-g.centroid.y, g.centroid.x))
+    return [(p, households(p)) for p in ordered]

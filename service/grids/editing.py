@@ -9,53 +9,59 @@ check per grid, a history row, the reassignment of buildings and open requests, 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from geo.crs import LocalProjection
 from geo.topology import Issue, as_multi, impact, merge_neighbours, shared_boundary_m, split_by_line, validate_layer
 from service.areas.models import Area
+from service.audit.service import audit
+from service.auth.models import User
 from service.buildings.models import Building
+from service.common.errors import Invalid, NotFound, PreconditionFailed, PreconditionRequired
 from service.common.geojson import geometry_dict
 from service.common.layer_cache import GRIDS
 from service.common.revisions import bump_revision
 from service.config import Settings
 from service.events.outbox import publish
+from service.grids import occupants
 from service.grids.history import close_history, record_version
 from service.grids.models import Grid, GridChange, GridLayer, GridVersion
 from service.grids.service import check_grid_code
-from service.requests.models import OPEN_STATUSES, RequestEvent, ServiceRequest
-from service.requests.views import event_payload
 
 
-class EditError(ValueError):
-    """A request that cannot be understood or names something that does not exist."""
+class VersionConflict(PreconditionFailed):
+    """The planner edited another version than the stored one (412, with the current one as ETag)."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-
-
-class VersionConflict(Exception):
     def __init__(self, grid_id: int, expected: int | None, current: int) -> None:
-        super().__init__(f"grid {grid_id} is at version {current}, not {expected}; reload it and edit again")
+        super().__init__(
+            f"grid {grid_id} is at version {current}, not {expected}; reload it and edit again",
+            field="If-Match",
+            headers={"ETag": f'"{current}"'},
+            grid_id=grid_id,
+            current_version=current,
+        )
         self.grid_id = grid_id
         self.expected = expected
         self.current = current
 
 
-class EditRejected(Exception):
-    """The proposal breaks a rule; ``result`` holds the validation and impact, as preview shows them."""
+class EditRejected(Invalid):
+    """The proposal breaks a rule (422); the answer carries the validation and impact, as preview
+    shows them (``result``)."""
+
+    type = "https://neighborgrid.org/problems/grid-validation"
 
     def __init__(self, result: dict[str, Any]) -> None:
-        super().__init__("the edit breaks the layer's rules; see validation")
+        super().__init__("the edit breaks the grid layer's rules; nothing was saved", field="geometry", **result)
         self.result = result
 
 
@@ -97,7 +103,7 @@ def _targets(session: Session, proposals: list[Proposal], *, lock: bool) -> dict
     grids = {g.id: g for g in session.scalars(query)}
     for gid in ids:
         if gid not in grids or grids[gid].retired_at is not None:
-            raise EditError(404, f"no current grid with id {gid}", "id")
+            raise NotFound(f"no current grid with id {gid}", field="id")
     return grids
 
 
@@ -106,7 +112,7 @@ def _scope(p: Proposal, grids: dict[int, Grid]) -> tuple[int, GridLayer]:
         g = grids[p.grid_id]
         return g.community_id, g.layer
     if p.community_id is None:
-        raise EditError(422, "a new grid needs its community_id", "community_id")
+        raise Invalid("a new grid needs its community_id", field="community_id")
     return p.community_id, p.layer
 
 
@@ -123,18 +129,9 @@ def _buildings(session: Session, community: Area, grid_ids: list[int]) -> list[t
     return out
 
 
-def _open_requests(session: Session, community: Area, grid_ids: list[int]) -> list[tuple[int, float, float]]:
-    rows = session.scalars(
-        select(ServiceRequest).where(
-            ServiceRequest.status.in_(OPEN_STATUSES),
-            (ServiceRequest.community_id == community.id) | (ServiceRequest.grid_id.in_(grid_ids)),
-        )
-    )
-    out = []
-    for r in rows:
-        p = to_shape(r.location)
-        out.append((r.id, p.x, p.y))
-    return out
+def _open_requests(session: Session, community: Area, grid_ids: list[int]) -> list[occupants.Item]:
+    """The open requests of the community or the grids, as their domain registered them."""
+    return occupants.locate(session, occupants.OPEN_REQUESTS, community_id=community.id, grid_ids=grid_ids)
 
 
 def evaluate(session: Session, proposals: list[Proposal], *, settings: Settings, lock: bool = False) -> dict[str, Any]:
@@ -150,13 +147,13 @@ def evaluate(session: Session, proposals: list[Proposal], *, settings: Settings,
     for (community_id, layer), group in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1].value)):
         community = session.get(Area, community_id)
         if community is None:
-            raise EditError(422, f"no community with id {community_id}", "community_id")
+            raise Invalid(f"no community with id {community_id}", field="community_id")
         region = to_shape(community.geom)
         current_rows = session.scalars(
             select(Grid).where(Grid.community_id == community_id, Grid.layer == layer, Grid.retired_at.is_(None))
         )
-        current = {str(g.id): to_shape(g.geom) for g in current_rows}
-        proposed = {p.key: p.geometry for p in group}
+        current: dict[Hashable, BaseGeometry] = {str(g.id): to_shape(g.geom) for g in current_rows}
+        proposed: dict[Hashable, BaseGeometry | None] = {p.key: p.geometry for p in group}
         projection = LocalProjection.for_geometry(region)
         report = validate_layer(
             proposed,
@@ -171,7 +168,7 @@ def evaluate(session: Session, proposals: list[Proposal], *, settings: Settings,
             continue
         after = {k: g for k, g in current.items() if k not in proposed}
         after.update({k: g for k, g in proposed.items() if g is not None})
-        ids = [int(k) for k in current]
+        ids = [int(str(k)) for k in current]
         effect = impact(
             current,
             after,
@@ -195,93 +192,138 @@ def _next_code(session: Session, community: Area, layer: GridLayer, taken: set[s
 def apply(
     session: Session, *, proposals: list[Proposal], by: str, comment: str, now: datetime, settings: Settings
 ) -> dict[str, Any]:
-    """Apply valid proposals; raises VersionConflict, EditRejected or EditError. Does not commit."""
+    """Apply valid proposals. Does not commit.
+
+    Raises VersionConflict (412), EditRejected (422, with the validation), NotFound, Invalid or
+    PreconditionRequired (no version given)."""
     if not comment or not comment.strip():
-        raise EditError(422, "a comment saying why is required", "comment")
+        raise Invalid("a comment saying why is required", field="comment")
     grids = _targets(session, proposals, lock=True)
-    for p in proposals:
-        if p.grid_id is None:
-            continue
-        if p.version is None:
-            raise EditError(428, f"give the version of grid {p.grid_id} you edited (If-Match or version)", "version")
-        if grids[p.grid_id].version != p.version:
-            raise VersionConflict(p.grid_id, p.version, grids[p.grid_id].version)
+    _check_versions(proposals, grids)
     result = evaluate(session, proposals, settings=settings)
     if not result["valid"]:
         raise EditRejected(result)
-
     changed: list[Grid] = []
-    taken: set[str] = set()
+    taken: set[str] = set()  # codes given to new grids of this edit, not yet visible to a query
     for p in proposals:
         if p.grid_id is not None:
-            grid = grids[p.grid_id]
-            bumped = session.execute(
-                update(Grid).where(Grid.id == grid.id, Grid.version == p.version).values(version=Grid.version + 1)
-            )
-            if bumped.rowcount != 1:  # someone else got there between our read and our write
-                session.refresh(grid)
-                raise VersionConflict(grid.id, p.version, grid.version)
-            session.refresh(grid)
-            if p.geometry is None:
-                grid.retired_at = now
-                grid.updated_at = now
-                close_history(session, grid, now=now)
-                changed.append(grid)
-                continue
-            grid.geom = from_shape(as_multi(p.geometry), srid=4326)
-            grid.updated_at = now
-            session.flush()
-            record_version(session, grid, change=p.change, by=by, comment=comment, now=now)
-            changed.append(grid)
+            changed.append(_change_grid(session, grids[p.grid_id], p, by=by, comment=comment, now=now))
         else:
-            community = session.get(Area, p.community_id)
-            code = _next_code(session, community, p.layer, taken, settings.grid_code_pattern)
-            taken.add(code)
-            serial = int(code[len(community.code) :])
-            short_en = (community.name_en or community.code).replace(" Community", "")
-            grid = Grid(
-                code=code,
-                layer=p.layer,
-                community_id=community.id,
-                version=1,
-                created_at=now,
-                updated_at=now,
-                name_zh=p.name_zh or f"{community.name_zh}第{serial}网格",
-                name_en=p.name_en or f"{short_en} Grid {serial}",
-                geom=from_shape(as_multi(p.geometry), srid=4326),
-            )
-            session.add(grid)
-            session.flush()
-            record_version(
-                session,
-                grid,
-                change=p.change if p.change is not GridChange.EDIT else GridChange.CREATE,
-                by=by,
-                comment=comment,
-                now=now,
-            )
-            p.grid_id = grid.id
-            changed.append(grid)
+            changed.append(_create_grid(session, p, taken, by=by, comment=comment, now=now, settings=settings))
     _reassign(session, result, proposals, by=by, now=now)
     bump_revision(session, GRIDS)
-    for grid in changed:
-        publish(
-            session,
-            "grid.changed",
-            {
-                "id": grid.id,
-                "code": grid.code,
-                "version": grid.version,
-                "layer": grid.layer.value,
-                "retired": grid.retired_at is not None,
-            },
-        )
+    _announce(session, changed)
     session.flush()
     return result | {
         "grids": [
             {"id": g.id, "code": g.code, "version": g.version, "retired": g.retired_at is not None} for g in changed
         ]
     }
+
+
+def _check_versions(proposals: list[Proposal], grids: dict[int, Grid]) -> None:
+    """Every edited grid names the version it was edited from, and that is the stored one."""
+    for p in proposals:
+        if p.grid_id is None:
+            continue
+        if p.version is None:
+            raise PreconditionRequired(
+                f"give the version of grid {p.grid_id} you edited (If-Match or version)", field="version"
+            )
+        if grids[p.grid_id].version != p.version:
+            raise VersionConflict(p.grid_id, p.version, grids[p.grid_id].version)
+
+
+def _change_grid(session: Session, grid: Grid, p: Proposal, *, by: str, comment: str, now: datetime) -> Grid:
+    """Bump the grid's version (only if still the edited one), then retire it or give it the new
+    boundary and a history row."""
+    bumped = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Grid).where(Grid.id == grid.id, Grid.version == p.version).values(version=Grid.version + 1)
+        ),
+    )
+    if bumped.rowcount != 1:  # someone else got there between our read and our write
+        session.refresh(grid)
+        raise VersionConflict(grid.id, p.version, grid.version)
+    session.refresh(grid)
+    grid.updated_at = now
+    if p.geometry is None:
+        grid.retired_at = now
+        close_history(session, grid, now=now)
+        return grid
+    grid.geom = from_shape(as_multi(p.geometry), srid=4326)
+    session.flush()
+    record_version(session, grid, change=p.change, by=by, comment=comment, now=now)
+    return grid
+
+
+def _create_grid(
+    session: Session, p: Proposal, taken: set[str], *, by: str, comment: str, now: datetime, settings: Settings
+) -> Grid:
+    """A new grid with the next code of its community's series and default names from its serial."""
+    community = session.get(Area, p.community_id)
+    if community is None or p.geometry is None:  # evaluate() refused both already
+        raise Invalid(f"no community with id {p.community_id}", field="community_id")
+    code = _next_code(session, community, p.layer, taken, settings.grid_code_pattern)
+    taken.add(code)
+    serial = int(code[len(community.code) :])
+    short_en = (community.name_en or community.code).replace(" Community", "")
+    grid = Grid(
+        code=code,
+        layer=p.layer,
+        community_id=community.id,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        name_zh=p.name_zh or f"{community.name_zh}第{serial}网格",
+        name_en=p.name_en or f"{short_en} Grid {serial}",
+        geom=from_shape(as_multi(p.geometry), srid=4326),
+    )
+    session.add(grid)
+    session.flush()
+    change = p.change if p.change is not GridChange.EDIT else GridChange.CREATE
+    record_version(session, grid, change=change, by=by, comment=comment, now=now)
+    p.grid_id = grid.id
+    return grid
+
+
+def _announce(session: Session, changed: list[Grid]) -> None:
+    """One ``grid.changed`` event per changed grid (the live map redraws it)."""
+    for grid in changed:
+        payload = {
+            "id": grid.id,
+            "code": grid.code,
+            "version": grid.version,
+            "layer": grid.layer.value,
+            "retired": grid.retired_at is not None,
+        }
+        publish(session, "grid.changed", payload)
+
+
+def apply_edits(
+    session: Session,
+    *,
+    proposals: list[Proposal],
+    actor: User,
+    comment: str | None,
+    now: datetime,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Apply the proposals as ``actor`` (see ``apply``) and audit each changed grid. Does not commit."""
+    before = {p.grid_id: p.version for p in proposals if p.grid_id is not None}
+    result = apply(session, proposals=proposals, by=actor.username, comment=comment or "", now=now, settings=settings)
+    for g in result["grids"]:
+        audit(
+            session,
+            actor=actor,
+            action=proposals[0].change.value,
+            entity="grid",
+            entity_id=g["id"],
+            before={"version": before.get(g["id"])},
+            after={"version": g["version"], "retired": g["retired"], "comment": comment},
+        )
+    return result
 
 
 def _reassign(session: Session, result: dict[str, Any], proposals: list[Proposal], *, by: str, now: datetime) -> None:
@@ -298,26 +340,11 @@ def _reassign(session: Session, result: dict[str, Any], proposals: list[Proposal
             continue
         for move in effect["buildings_moved"]:
             session.execute(update(Building).where(Building.id == move["item"]).values(grid_id=grid_id(move["after"])))
-        for move in effect["requests_reassigned"]:
-            req = session.get(ServiceRequest, move["item"])
-            if req is None or req.status not in OPEN_STATUSES:
-                continue
-            req.grid_id = grid_id(move["after"])
-            req.updated_at = now
-            session.add(
-                RequestEvent(
-                    request_id=req.id,
-                    action="reassign",
-                    from_status=req.status.value,
-                    to_status=req.status.value,
-                    actor=by,
-                    at=now,
-                    note="grid boundary changed",
-                    data={"from_grid": grid_id(move["before"]), "to_grid": req.grid_id},
-                )
-            )
-            session.flush()
-            publish(session, "request.updated", event_payload(req, action="reassign"))
+        moves = [
+            occupants.Move(item=m["item"], from_grid=grid_id(m["before"]), to_grid=grid_id(m["after"]))
+            for m in effect["requests_reassigned"]
+        ]
+        occupants.move(session, occupants.OPEN_REQUESTS, moves, by=by, now=now)
 
 
 # -- split, merge, revert -----------------------------------------------------------------
@@ -326,13 +353,13 @@ def _reassign(session: Session, result: dict[str, Any], proposals: list[Proposal
 def split_proposals(session: Session, *, grid_id: int, version: int | None, line: BaseGeometry) -> list[Proposal]:
     grid = session.get(Grid, grid_id)
     if grid is None or grid.retired_at is not None:
-        raise EditError(404, f"no current grid with id {grid_id}", "grid_id")
+        raise NotFound(f"no current grid with id {grid_id}", field="grid_id")
     if version is not None and version != grid.version:  # judge the cut only on the version it was drawn on
         raise VersionConflict(grid.id, version, grid.version)
     try:
         parts = split_by_line(to_shape(grid.geom), line)
     except ValueError as exc:
-        raise EditError(422, str(exc), "line") from None
+        raise Invalid(str(exc), field="line") from None
     first, *rest = parts
     return [Proposal(grid.id, first, version, change=GridChange.SPLIT)] + [
         Proposal(None, part, None, community_id=grid.community_id, layer=grid.layer, change=GridChange.SPLIT)
@@ -342,18 +369,20 @@ def split_proposals(session: Session, *, grid_id: int, version: int | None, line
 
 def merge_proposals(session: Session, *, grid_ids: list[int], versions: list[int | None]) -> list[Proposal]:
     if len(grid_ids) < 2 or len(set(grid_ids)) != len(grid_ids):
-        raise EditError(422, "merge needs two or more different grids", "grid_ids")
+        raise Invalid("merge needs two or more different grids", field="grid_ids")
     if len(versions) != len(grid_ids):
-        raise EditError(422, "give one version per grid", "versions")
-    grids = [session.get(Grid, gid) for gid in grid_ids]
-    for gid, g in zip(grid_ids, grids, strict=True):
+        raise Invalid("give one version per grid", field="versions")
+    grids: list[Grid] = []
+    for gid in grid_ids:
+        g = session.get(Grid, gid)
         if g is None or g.retired_at is not None:
-            raise EditError(404, f"no current grid with id {gid}", "grid_ids")
+            raise NotFound(f"no current grid with id {gid}", field="grid_ids")
+        grids.append(g)
     for g, v in zip(grids, versions, strict=True):
         if v is not None and v != g.version:
             raise VersionConflict(g.id, v, g.version)
     if len({(g.community_id, g.layer) for g in grids}) != 1:
-        raise EditError(422, "only grids of the same community and layer can merge", "grid_ids")
+        raise Invalid("only grids of the same community and layer can merge", field="grid_ids")
     shapes = [to_shape(g.geom) for g in grids]
     projection = LocalProjection.for_geometry(shapes[0])
     merged = shapes[0]
@@ -361,7 +390,7 @@ def merge_proposals(session: Session, *, grid_ids: list[int], versions: list[int
     while pending:  # each grid must share a boundary with what has been merged so far
         nxt = next((i for i in pending if shared_boundary_m(merged, shapes[i], projection) >= 1.0), None)
         if nxt is None:
-            raise EditError(422, "the grids are not neighbours: they must share a boundary", "grid_ids")
+            raise Invalid("the grids are not neighbours: they must share a boundary", field="grid_ids")
         merged = merge_neighbours(merged, shapes[nxt])  # moves no boundary shared with other grids
         pending.remove(nxt)
     keep = min(range(len(grids)), key=lambda i: grids[i].code)
@@ -374,5 +403,5 @@ def merge_proposals(session: Session, *, grid_ids: list[int], versions: list[int
 def revert_proposal(session: Session, *, grid_id: int, to_version: int, version: int | None) -> Proposal:
     row = session.scalar(select(GridVersion).where(GridVersion.grid_id == grid_id, GridVersion.version == to_version))
     if row is None:
-        raise EditError(404, f"grid {grid_id} has no version {to_version}", "to_version")
+        raise NotFound(f"grid {grid_id} has no version {to_version}", field="to_version")
     return Proposal(grid_id, to_shape(row.geom), version, change=GridChange.REVERT)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from geo.crs import metres_to_degrees
 from geo.locate import Located, PolygonIndex
+from service.common.errors import NotFound
 from service.common.geojson import feature
 from service.common.spatial import box_overlaps
 from service.grids.models import Grid, GridChange, GridLayer, GridVersion
@@ -85,6 +86,23 @@ def features_at(session: Session, *, at: datetime, layer: GridLayer, community_i
     ]
 
 
+def location_at(
+    session: Session, *, lon: float, lat: float, at: datetime, layer: GridLayer, max_distance_m: float
+) -> dict[str, Any]:
+    """The grid that held the point at ``at`` as the locate answer gives it (its version's boundary)."""
+    grid, version, found = locate_at(session, lon=lon, lat=lat, at=at, layer=layer, max_distance_m=max_distance_m)
+    shown = None
+    if grid is not None and version is not None:
+        props = {"code": grid.code, "name_zh": grid.name_zh, "version": version.version, "layer": grid.layer.value}
+        shown = feature(grid.id, version.geom, props)
+    return {
+        "grid": shown,
+        "outside_coverage": found.outside_coverage,
+        "distance_m": found.distance_m if grid else None,
+        "at": at.isoformat(),
+    }
+
+
 def locate_at(
     session: Session, *, lon: float, lat: float, at: datetime, layer: GridLayer, max_distance_m: float
 ) -> tuple[Grid | None, GridVersion | None, Located]:
@@ -105,11 +123,15 @@ def locate_at(
     found = index.locate(lon, lat, max_distance_m=max_distance_m)
     if found.key is None:
         return None, None, found
-    version, grid = rows[found.key]
+    version, grid = rows[cast(int, found.key)]  # the index is keyed by row number
     return grid, version, found
 
 
 def history(session: Session, *, grid_id: int) -> list[dict[str, Any]]:
+    """Every accepted boundary of a grid as Features (id: the history row), oldest first; NotFound
+    names ``grid_id``."""
+    if session.get(Grid, grid_id) is None:
+        raise NotFound(f"no grid with id {grid_id}", field="grid_id")
     rows = session.scalars(select(GridVersion).where(GridVersion.grid_id == grid_id).order_by(GridVersion.version))
     return [
         feature(

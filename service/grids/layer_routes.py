@@ -7,27 +7,41 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
 from geo.coords import CoordType
-from service.audit.service import audit
 from service.auth.deps import require_roles
 from service.auth.models import Role, User
 from service.common.params import MAX_DB_ID
 from service.common.problems import Problem
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 from service.grids import layers
-from service.grids.layers import LayerError
 from service.grids.models import GridLayer
+from service.grids.schemas import LayerComparison, LayerImport, LayerProposal
 
 router = APIRouter(prefix="/api/v1", tags=["grids"])
 
 Planner = Annotated[User, Depends(require_roles(Role.PLANNER, Role.ADMIN))]
 Staff = Annotated[User, Depends(require_roles(Role.PLANNER, Role.ADMIN, Role.DISPATCHER))]
 
+#: The GeoJSON export, for the OpenAPI document (the answer is a file, built by ``layers.export_bytes``).
+EXPORT_GEOJSON = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "description": "a grid: id, geometry, and code, name_zh, name_en, layer, community_id, version",
+            },
+        },
+    },
+}
 
-def _problem(exc: LayerError) -> Problem:
-    return Problem(exc.status, str(exc), field=exc.field)
 
-
-@router.post("/grid-layers/import", summary="Import a department's grid layer (GeoJSON, GeoPackage, zipped Shapefile)")
+@router.post(
+    "/grid-layers/import",
+    summary="Import a department's grid layer (GeoJSON, GeoPackage, zipped Shapefile)",
+    response_model=LayerImport,
+)
 def import_grid_layer(
     session: WriteSession,
     settings: SettingsDep,
@@ -47,28 +61,28 @@ def import_grid_layer(
     every shape never holds up the event loop (``/healthz`` and every other request keep answering).
     The session is first used after the file is read, so no transaction is open meanwhile."""
     data = file.file.read(settings.layer_upload_max_bytes + 1)  # the upload's own cap (413 below)
-    try:
-        frame = layers.read_layer(data, filename=file.filename or "", coord_type=coord_type, settings=settings)
-        result = layers.import_layer(
-            session,
-            frame=frame,
-            layer=layer,
-            code_field=code_field,
-            name_field=name_field,
-            by=user.username,
-            comment=comment,
-            now=clock(),
-            settings=settings,
-        )
-        audit(session, actor=user, action="import", entity="grid_layer", entity_id=layer.value, after=result)
-        session.commit()
-    except LayerError as exc:
-        session.rollback()
-        raise _problem(exc) from None
+    result = layers.import_upload(
+        session,
+        data=data,
+        filename=file.filename or "",
+        coord_type=coord_type,
+        layer=layer,
+        code_field=code_field,
+        name_field=name_field,
+        actor=user,
+        comment=comment,
+        now=clock(),
+        settings=settings,
+    )
+    session.commit()
     return result
 
 
-@router.get("/grid-layers/compare", summary="Where a department layer and the merged layer disagree")
+@router.get(
+    "/grid-layers/compare",
+    summary="Where a department layer and the merged layer disagree",
+    response_model=LayerComparison,
+)
 def compare_layers(
     session: ReadSession,
     _user: Staff,
@@ -76,41 +90,47 @@ def compare_layers(
     against: GridLayer = Query(GridLayer.ONE_NETWORK),
     sliver_m2: float = Query(2000.0, gt=0, le=1e6),
 ) -> dict[str, Any]:
-    try:
-        return layers.compare(session, layer=layer, against=against, sliver_m2=sliver_m2)
-    except LayerError as exc:
-        raise _problem(exc) from None
+    return layers.compare(session, layer=layer, against=against, sliver_m2=sliver_m2)
 
 
-@router.get("/grid-layers/proposal", summary="A merged one-network layer built from department layers")
+@router.get(
+    "/grid-layers/proposal",
+    summary="A merged one-network layer built from department layers",
+    response_model=LayerProposal,
+)
 def merged_proposal(
     session: ReadSession,
     settings: SettingsDep,
     _user: Planner,
     community_id: int = Query(..., ge=1, le=MAX_DB_ID),
-    layers_: Annotated[list[GridLayer], Query(alias="layers", description="department layers to merge")] = (),
+    layers_: Annotated[list[GridLayer] | None, Query(alias="layers", description="department layers to merge")] = None,
     sliver_m2: float = Query(2000.0, gt=0, le=1e6),
 ) -> dict[str, Any]:
     """Preview the result with ``POST /api/v1/grids/preview`` and apply it with ``POST
     /api/v1/grids/apply`` (new grids without ``id``, the old ones with a null geometry)."""
     if not layers_:
         raise Problem(422, "give at least one department layer", field="layers")
-    try:
-        return layers.proposal(
-            session,
-            layers=list(layers_),
-            community_id=community_id,
-            sliver_m2=sliver_m2,
-            households_min=settings.grid_households_min,
-        )
-    except LayerError as exc:
-        raise _problem(exc) from None
+    return layers.proposal(
+        session,
+        layers=list(layers_),
+        community_id=community_id,
+        sliver_m2=sliver_m2,
+        households_min=settings.grid_households_min,
+    )
 
 
 @router.get(
     "/grids/export",
     summary="Export a grid layer for QGIS (GeoPackage or GeoJSON)",
-    responses={200: {"content": {"application/geopackage+sqlite3": {}, "application/geo+json": {}}}},
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/geopackage+sqlite3": {"schema": {"type": "string", "format": "binary"}},
+                "application/geo+json": {"schema": EXPORT_GEOJSON},
+            }
+        }
+    },
 )
 def export_grids(
     session: ReadSession,

@@ -25,9 +25,12 @@ from sqlalchemy.orm import Session
 
 from geo.coords import CoordType, to_wgs84
 from geo.crs import LocalProjection
-from geo.topology import as_multi, check_shape, polygonal
+from geo.topology import OVERLAY_GRID_DEG, as_multi, check_shape, clip_to_region, merged_layer, polygonal
 from service.areas.models import Area, AreaLevel
+from service.audit.service import audit
+from service.auth.models import User
 from service.buildings.models import Building
+from service.common.errors import DomainError
 from service.common.geojson import feature
 from service.common.layer_cache import GRIDS
 from service.common.revisions import bump_revision
@@ -36,16 +39,14 @@ from service.config import Settings
 from service.events.outbox import publish
 from service.grids.history import close_history, record_version
 from service.grids.models import Grid, GridChange, GridLayer
-from service.grids.service import check_grid_code
+from service.grids.service import GridCodeError, check_grid_code
 
 FORMATS = {"geojson", "gpkg", "shp"}
 
 
-class LayerError(ValueError):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
+class LayerError(DomainError):
+    """A department layer that cannot be imported, compared or merged: the status says why
+    (413 too large, 422 unreadable or breaking a rule, 404 nothing to work on)."""
 
 
 # -- reading files ------------------------------------------------------------------------
@@ -69,9 +70,9 @@ def read_layer(data: bytes, *, filename: str, coord_type: CoordType, settings: S
     try:
         frame = read_vector_file(data, filename=filename, limits=layer_limits(settings))
     except VectorFileError as exc:
-        raise LayerError(exc.status, str(exc), exc.field) from None
+        raise LayerError(str(exc), field=exc.field, status=exc.status) from None
     if frame.empty:
-        raise LayerError(422, "the file holds no features", "file")
+        raise LayerError("the file holds no features", field="file", status=422)
     if frame.crs is not None and frame.crs.to_epsg() not in (4326, 4490, None):
         frame = frame.to_crs(4326)  # a projected file: to lon/lat first (then the declared shift, if any)
     if CoordType(coord_type) is not CoordType.WGS84:
@@ -112,6 +113,10 @@ def _shape_message(rule: str, message: str) -> str:
     return message.split("[", 1)[0].rstrip() if rule == "invalid" else message
 
 
+#: A checked feature of an imported file: (its shape, its name, the community it lies in).
+Row = tuple[BaseGeometry, str, int]
+
+
 def import_layer(
     session: Session,
     *,
@@ -126,26 +131,87 @@ def import_layer(
 ) -> dict[str, Any]:
     """Replace ``layer``'s grids with the file's: same code → new version, new code → new grid,
     missing code → retired. Checks every shape; nothing is written if any is bad. Does not commit."""
-    if layer is GridLayer.ONE_NETWORK:
-        raise LayerError(422, "the merged layer is edited, not imported; import a department layer", "layer")
-    if not comment or not comment.strip():
-        raise LayerError(422, "a comment saying why is required", "comment")
-    if code_field not in frame.columns:
-        raise LayerError(422, f"the file has no {code_field!r} column; say which holds the grid code", "code_field")
+    _check_request(frame, layer=layer, code_field=code_field, comment=comment)
     communities = [
         (a.id, to_shape(a.geom)) for a in session.scalars(select(Area).where(Area.level == AreaLevel.COMMUNITY))
     ]
+    rows = _checked_rows(
+        frame, code_field=code_field, name_field=name_field, communities=communities, settings=settings
+    )
+    counts = _replace_layer(session, rows, layer=layer, by=by, comment=comment, now=now)
+    session.flush()
+    bump_revision(session, GRIDS)
+    publish(session, "grid.changed", {"layer": layer.value, "imported": True})
+    return {"layer": layer.value, **counts}
+
+
+def import_upload(
+    session: Session,
+    *,
+    data: bytes,
+    filename: str,
+    coord_type: CoordType,
+    layer: GridLayer,
+    code_field: str,
+    name_field: str | None,
+    actor: User,
+    comment: str,
+    now: datetime,
+    settings: Settings,
+) -> dict[str, Any]:
+    """An uploaded file read (``read_layer``), imported as ``actor`` (``import_layer``) and audited.
+    Does not commit."""
+    frame = read_layer(data, filename=filename, coord_type=coord_type, settings=settings)
+    result = import_layer(
+        session,
+        frame=frame,
+        layer=layer,
+        code_field=code_field,
+        name_field=name_field,
+        by=actor.username,
+        comment=comment,
+        now=now,
+        settings=settings,
+    )
+    audit(session, actor=actor, action="import", entity="grid_layer", entity_id=layer.value, after=result)
+    return result
+
+
+def _check_request(frame: gpd.GeoDataFrame, *, layer: GridLayer, code_field: str, comment: str) -> None:
+    """What the import asks for: a department layer, a reason, and a column that holds the codes."""
+    if layer is GridLayer.ONE_NETWORK:
+        raise LayerError(
+            "the merged layer is edited, not imported; import a department layer", field="layer", status=422
+        )
+    if not comment or not comment.strip():
+        raise LayerError("a comment saying why is required", field="comment", status=422)
+    if code_field not in frame.columns:
+        raise LayerError(
+            f"the file has no {code_field!r} column; say which holds the grid code", field="code_field", status=422
+        )
+
+
+def _checked_rows(
+    frame: gpd.GeoDataFrame,
+    *,
+    code_field: str,
+    name_field: str | None,
+    communities: list[tuple[int, BaseGeometry]],
+    settings: Settings,
+) -> dict[str, Row]:
+    """The file's features by code, once every one passed the checks (code pattern, shape, unique
+    code, name length, lying in a community); else LayerError naming the first five problems."""
     region = shapely.union_all([g for _, g in communities]) if communities else None
     problems: list[dict[str, Any]] = []
-    rows: dict[str, tuple[BaseGeometry, str, int]] = {}
+    rows: dict[str, tuple[BaseGeometry, str, int | None]] = {}
     names = frame[name_field] if name_field and name_field in frame.columns else None
     for i, (raw, geom) in enumerate(zip(frame[code_field], frame.geometry, strict=True)):
         before = len(problems)
         code = "" if _missing(raw) else str(raw).strip()
         try:
             check_grid_code(code, settings.grid_code_pattern)
-            shown = code  # only a code that passed the pattern is ever repeated back
-        except ValueError:
+            shown: str | None = code  # only a code that passed the pattern is ever repeated back
+        except GridCodeError:
             shown = None
             problems.append(_problem(i, None, code_field, "code", "does not match the grid code pattern"))
         for issue in check_shape(shown or i, geom, max_vertices=settings.grid_max_vertices, region=region):
@@ -163,28 +229,33 @@ def import_layer(
             rows[code] = (geom, name, community)
     if problems:
         raise LayerError(
-            422,
             f"{len(problems)} feature(s) cannot be imported: " + "; ".join(p["text"] for p in problems[:5]),
-            "file",
+            field="file",
+            status=422,
         )
+    return {code: (geom, name, cid) for code, (geom, name, cid) in rows.items() if cid is not None}  # all, now
 
+
+def _replace_layer(
+    session: Session, rows: dict[str, Row], *, layer: GridLayer, by: str, comment: str, now: datetime
+) -> dict[str, int]:
+    """Write the checked rows over the layer: counts of created, updated, unchanged and retired grids."""
     existing = {g.code: g for g in session.scalars(select(Grid).where(Grid.layer == layer, Grid.retired_at.is_(None)))}
     retired_before = {
         g.code: g for g in session.scalars(select(Grid).where(Grid.layer == layer, Grid.retired_at.is_not(None)))
     }
-    created = updated = retired = unchanged = 0
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "retired": 0}
     for code, (geom, name, community) in rows.items():
         multi = as_multi(geom)
         grid = existing.pop(code, None)
         if grid is None and code in retired_before:  # a code that comes back revives its grid and history
             grid = retired_before[code]
-            grid.retired_at, grid.geom, grid.version = None, from_shape(multi, 4326), grid.version + 1
-            grid.name_zh, grid.community_id, grid.updated_at = name, community, now
+            grid.retired_at = None
+            _new_version(grid, multi, name, community, now=now)
             session.flush()
             record_version(session, grid, change=GridChange.CREATE, by=by, comment=comment, now=now)
-            created += 1
-            continue
-        if grid is None:
+            counts["created"] += 1
+        elif grid is None:
             grid = Grid(
                 code=code,
                 layer=layer,
@@ -199,28 +270,25 @@ def import_layer(
             session.add(grid)
             session.flush()
             record_version(session, grid, change=GridChange.CREATE, by=by, comment=comment, now=now)
-            created += 1
+            counts["created"] += 1
         elif not to_shape(grid.geom).equals_exact(multi, 0):
-            grid.geom, grid.version, grid.name_zh, grid.community_id = (
-                from_shape(multi, 4326),
-                grid.version + 1,
-                name,
-                community,
-            )
-            grid.updated_at = now
+            _new_version(grid, multi, name, community, now=now)
             session.flush()
             record_version(session, grid, change=GridChange.EDIT, by=by, comment=comment, now=now)
-            updated += 1
+            counts["updated"] += 1
         else:
-            unchanged += 1
+            counts["unchanged"] += 1
     for grid in existing.values():
         grid.retired_at = now
         close_history(session, grid, now=now)
-        retired += 1
-    session.flush()
-    bump_revision(session, GRIDS)
-    publish(session, "grid.changed", {"layer": layer.value, "imported": True})
-    return {"layer": layer.value, "created": created, "updated": updated, "unchanged": unchanged, "retired": retired}
+        counts["retired"] += 1
+    return counts
+
+
+def _new_version(grid: Grid, multi: BaseGeometry, name: str, community: int, *, now: datetime) -> None:
+    """The grid's next version: the file's shape, name and community."""
+    grid.geom, grid.version = from_shape(multi, 4326), grid.version + 1
+    grid.name_zh, grid.community_id, grid.updated_at = name, community, now
 
 
 # -- comparing and proposing ------------------------------------------------------------------
@@ -250,7 +318,7 @@ def compare(
     """
     dept, merged = _layer(session, layer), _layer(session, against)
     if not dept:
-        raise LayerError(404, f"the {layer.value} layer has no grids; import it first", "layer")
+        raise LayerError(f"the {layer.value} layer has no grids; import it first", field="layer", status=404)
     d_geoms = [to_shape(g.geom) for g in dept]
     m_geoms = [to_shape(g.geom) for g in merged]
     projection = LocalProjection.for_geometry(shapely.union_all(d_geoms))
@@ -325,71 +393,31 @@ def proposal(
     The department grids are overlaid inside the community; slivers (pieces under ``sliver_m2``)
     join the neighbour they share most boundary with; then pieces with fewer than
     ``households_min`` households join their smallest neighbour until every grid reaches the band
-    or has no neighbour left.
+    or has no neighbour left (``geo.topology.merged_layer``).
+
+    The overlay runs on the 1e-7° grid of storage (``geo.topology.OVERLAY_GRID_DEG``), while merging
+    two grids (``merge_neighbours``) no longer rounds to it; kept as it is, so proposals stay as before.
     """
     community = session.get(Area, community_id)
     if community is None or community.level is not AreaLevel.COMMUNITY:
-        raise LayerError(404, f"no community with id {community_id}", "community_id")
+        raise LayerError(f"no community with id {community_id}", field="community_id", status=404)
     region = to_shape(community.geom)
     projection = LocalProjection.for_geometry(region)
-    # Every overlay runs on the 1e-7° grid of storage and GeoJSON, so the pieces come out exactly
-    # as they are written (rounding cannot make them invalid) and microscopic slivers collapse.
-    grid_size = 1e-7
-    region = shapely.set_precision(region, grid_size)
-    pieces: list[BaseGeometry] = [region]
+    region = shapely.set_precision(region, OVERLAY_GRID_DEG)
+    department_grids = []
     for layer in layers:
-        grids = [
-            polygonal(shapely.intersection(to_shape(g.geom), region, grid_size=grid_size))
-            for g in _layer(session, layer)
-        ]
-        grids = [g for g in grids if not g.is_empty and projection.to_metric(g).area > 1]
+        grids = clip_to_region([to_shape(g.geom) for g in _layer(session, layer)], region, projection)
         if not grids:
-            raise LayerError(404, f"the {layer.value} layer has no grids in this community", "layers")
-        cut = []
-        for piece in pieces:
-            inside = [polygonal(shapely.intersection(piece, g, grid_size=grid_size)) for g in grids]
-            covered = shapely.union_all(inside, grid_size=grid_size)
-            cut.extend(polygonal(x) for x in inside)
-            rest = shapely.difference(piece, covered, grid_size=grid_size)
-            if not rest.is_empty:
-                cut.append(polygonal(rest))
-        pieces = [p for c in cut for p in shapely.get_parts(polygonal(c)) if not p.is_empty]
-    buildings = [(b.households, to_shape(b.geom).representative_point()) for b in session.scalars(select(Building))]
-
-    def households(geom: BaseGeometry) -> int:
-        return sum(h for h, p in buildings if geom.covers(p))
-
-    def absorb(small: bool) -> None:
-        changed = True
-        while changed:
-            changed = False
-            for i, piece in enumerate(pieces):
-                area = projection.to_metric(piece).area
-                too_small = area < sliver_m2 if small else households(piece) < households_min
-                if not too_small:
-                    continue
-                neighbours = [
-                    (projection.to_metric(piece.boundary.intersection(other.boundary)).length, households(other), j)
-                    for j, other in enumerate(pieces)
-                    if j != i
-                ]
-                touching = [n for n in neighbours if n[0] > 0.5]
-                if not touching and small:  # a speck touching only at corners: the nearest piece takes it
-                    nearest = min((piece.distance(other), j) for j, other in enumerate(pieces) if j != i)[1]
-                    touching = [(0.0, 0, nearest)]
-                if not touching:
-                    continue
-                target = max(touching)[2] if small else min(touching, key=lambda n: (n[1], -n[0]))[2]
-                pieces[target] = polygonal(shapely.union(pieces[target], piece, grid_size=grid_size))
-                del pieces[i]
-                changed = True
-                break
-
-    absorb(small=True)
-    absorb(small=False)
+            raise LayerError(f"the {layer.value} layer has no grids in this community", field="layers", status=404)
+        department_grids.append(grids)
+    # a footprint's inner point, not the building's anchor (entrance): as the edit impact counts it
+    homes = [(b.households, to_shape(b.geom).representative_point()) for b in session.scalars(select(Building))]
+    pieces = merged_layer(
+        region, department_grids, homes, projection=projection, sliver_m2=sliver_m2, households_min=households_min
+    )
     features = [
-        feature(None, as_multi(p), {"households": households(p), "area_m2": round(projection.to_metric(p).area, 1)})
-        for p in sorted(pieces, key=lambda g: (-g.centroid.y, g.centroid.x))
+        feature(None, as_multi(p), {"households": h, "area_m2": round(projection.to_metric(p).area, 1)})
+        for p, h in pieces
     ]
     return {
         "type": "FeatureCollection",

@@ -1,9 +1,10 @@
-"""Grid queries: listing with household totals, one grid, and point location."""
+"""Grid queries: listing with household totals, one grid, point location, the caller's grid worker."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from geoalchemy2.shape import to_shape
@@ -16,14 +17,19 @@ from service.areas.models import Area, AreaLevel
 from service.areas.service import area_summary
 from service.buildings.models import Building
 from service.buildings.service import building_summary
+from service.common.errors import Invalid, NotFound
 from service.common.geojson import feature
 from service.common.layer_cache import AREAS, BUILDINGS, GRIDS, cached, revisions
 from service.common.spatial import intersects
-from service.grids.models import Grid, GridLayer
+from service.grids.history import features_at, location_at
+from service.grids.models import Grid, GridLayer, GridWorker
 
 
-class GridCodeError(ValueError):
-    field = "code"
+class GridCodeError(Invalid):
+    """A grid code that does not match the configured national unit-grid pattern."""
+
+    def __init__(self, message: str, *, field: str = "code") -> None:
+        super().__init__(message, field=field)
 
 
 def check_grid_code(code: str, pattern: str) -> str:
@@ -93,6 +99,19 @@ def get_grid(session: Session, *, grid_id: int) -> Grid | None:
     return session.scalars(_grid_query().where(Grid.id == grid_id)).first()
 
 
+def current_grid(session: Session, *, grid_id: int) -> Grid:
+    """A grid that is not retired; NotFound names ``grid_id``."""
+    found = get_grid(session, grid_id=grid_id)
+    if found is None or found.retired_at is not None:
+        raise NotFound(f"no current grid with id {grid_id}", field="grid_id")
+    return found
+
+
+def worker_of(session: Session, *, user_id: int) -> GridWorker | None:
+    """The grid worker record of a user account (None: the user is no grid worker)."""
+    return session.scalar(select(GridWorker).where(GridWorker.user_id == user_id))
+
+
 def grid_features(session: Session, grids: list[Grid], *, with_people: bool) -> list[dict]:
     totals = households_by_grid(session, [g.id for g in grids])
     return [feature(g.id, g.geom, grid_properties(g, totals.get(g.id, (0, 0)), with_people=with_people)) for g in grids]
@@ -153,6 +172,7 @@ def locate_point(
 
 
 def location_dict(session: Session, loc: Location, *, with_people: bool) -> dict[str, Any]:
+    """The location as the API answers it (grid as a Feature, areas and building as summaries)."""
     return {
         "grid": grid_features(session, [loc.grid], with_people=with_people)[0] if loc.grid else None,
         "community": area_summary(loc.community),
@@ -161,3 +181,41 @@ def location_dict(session: Session, loc: Location, *, with_people: bool) -> dict
         "outside_coverage": loc.located.outside_coverage,
         "distance_m": loc.located.distance_m if loc.grid is not None else None,
     }
+
+
+def locate(
+    session: Session,
+    *,
+    lon: float,
+    lat: float,
+    layer: GridLayer,
+    at: datetime | None,
+    max_distance_m: float,
+    with_people: bool,
+) -> dict[str, Any]:
+    """The locate answer for a WGS84 point: today's grid, community, compound and building, or with
+    ``at`` the grid that held the point then; the point itself is repeated (8 decimals)."""
+    if at is not None:
+        out = location_at(session, lon=lon, lat=lat, at=at, layer=layer, max_distance_m=max_distance_m)
+    else:
+        loc = locate_point(session, lon=lon, lat=lat, layer=layer, max_distance_m=max_distance_m)
+        out = location_dict(session, loc, with_people=with_people)
+    out["point"] = {"lon": round(lon, 8), "lat": round(lat, 8), "coord_type": "wgs84"}
+    return out
+
+
+def grids_answer(
+    session: Session,
+    *,
+    layer: GridLayer,
+    community_id: int | None,
+    bbox: BBox | None,
+    at: datetime | None,
+    with_people: bool,
+) -> dict[str, Any]:
+    """The layer's current grids as a FeatureCollection, or with ``at`` each as it stood then."""
+    if at is not None:
+        features = features_at(session, at=at, layer=layer, community_id=community_id)
+        return {"type": "FeatureCollection", "features": features, "at": at.isoformat()}
+    rows = list_grids(session, layer=layer, community_id=community_id, bbox=bbox)
+    return {"type": "FeatureCollection", "features": grid_features(session, rows, with_people=with_people)}
