@@ -2,36 +2,32 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.auth.models import Role, User
-from service.common.problems import Problem
+from service.grids import service as grid_service
 from service.grids.models import GridWorker
-from service.volunteers.models import Volunteer
+from service.volunteers.service import require_volunteer, volunteer_of
 
 #: Staff who run the community: they may act anywhere.
 COMMUNITY_ADMINS = frozenset({Role.DISPATCHER, Role.ADMIN})
 
-
-def volunteer_of(session: Session, user: User | None) -> Volunteer | None:
-    if user is None:
-        return None
-    return session.scalar(select(Volunteer).where(Volunteer.user_id == user.id))
-
-
-def require_volunteer(session: Session, user: User) -> Volunteer:
-    """The caller's volunteer record, or 403 when the account has none."""
-    volunteer = volunteer_of(session, user)
-    if volunteer is None:
-        raise Problem(403, "this account is not linked to a volunteer record")
-    return volunteer
+__all__ = [
+    "COMMUNITY_ADMINS",
+    "grids_of",
+    "may_act_in_community",
+    "may_act_in_grid",
+    "require_volunteer",
+    "volunteer_of",
+    "worker_of",
+]
 
 
 def worker_of(session: Session, user: User | None) -> GridWorker | None:
+    """The caller's grid-worker record (None unless the account is a grid worker's)."""
     if user is None or user.role is not Role.GRID_WORKER:
         return None
-    return session.scalar(select(GridWorker).where(GridWorker.user_id == user.id))
+    return grid_service.worker_of(session, user_id=user.id)
 
 
 def grids_of(session: Session, user: User | None) -> set[int]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
-from service.common.problems import Problem
+from service.common.errors import Invalid
+from service.common.times import time_param as parse_time
 
 #: Weeks, months and years are counted on the community's calendar: China Standard Time, UTC+8
 #: all year (no daylight saving), so a fixed offset is exact and needs no time-zone database.
 LOCAL_TZ = timezone(timedelta(hours=8), "CST")
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def local_date(at: datetime) -> date:
@@ -27,18 +26,14 @@ def month_key(at: datetime) -> str:
     return at.astimezone(LOCAL_TZ).strftime("%Y-%m")
 
 
-def parse_time(value: str | None, field: str, default: datetime) -> datetime:
-    """An ISO 8601 date or datetime query parameter (naive: UTC), bounded to 2000-2200."""
-    if value is None:
-        return default
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise Problem(422, f"{field} must be an ISO 8601 date or datetime", field=field) from None
-    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if not _EARLIEST <= parsed <= _LATEST:
-        raise Problem(422, f"{field} must lie between 2000 and 2200", field=field)
-    return parsed
+def period(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """The ``start``/``end`` query parameters as a half-open period: ``end`` defaults to now, ``start``
+    to a year before ``end``; Invalid naming ``start`` unless start comes first."""
+    end_at = parse_time(end, "end", now + timedelta(seconds=1))
+    start_at = parse_time(start, "start", end_at - timedelta(days=365))
+    if start_at >= end_at:
+        raise Invalid("start must be before end", field="start")
+    return start_at, end_at
 
 
 def iso(value: datetime | date | None) -> str | None:

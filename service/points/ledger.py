@@ -16,22 +16,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.auth.models import User
+from service.common.errors import Conflict, Invalid, NotFound
 from service.points.models import CatalogueItem, EntryKind, PointsEntry, SourceType
 from service.points.rules import SERVICE_KINDS, points_for
 from service.volunteers.models import Volunteer
-
-
-class PointsError(Exception):
-    """Refused: ``status`` is the HTTP status, ``field`` the culprit; ``extra`` goes into the problem."""
-
-    def __init__(self, status: int, message: str, field: str | None = None, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.field = field
-        self.extra = extra
 
 
 def balance(session: Session, volunteer_id: int) -> int:
@@ -80,14 +72,13 @@ def earn(
 ) -> PointsEntry:
     """Add an earning entry (the caller has checked the source and the confirmer)."""
     if service_kind not in SERVICE_KINDS:
-        raise PointsError(422, f"unknown service kind {service_kind!r}; one of {', '.join(SERVICE_KINDS)}", "kind")
+        raise Invalid(f"unknown service kind {service_kind!r}; one of {', '.join(SERVICE_KINDS)}", field="kind")
     key = earn_key(source_type, source_id, volunteer_id)
     already = existing_earning(session, key)
     if already is not None:
-        raise PointsError(
-            409,
+        raise Conflict(
             f"this {source_type.value} already earned points (ledger entry {already.id})",
-            "source_id",
+            field="source_id",
             entry_id=already.id,
         )
     actor_id, actor_name = _actor(actor)
@@ -107,8 +98,11 @@ def earn(
         actor=actor_name,
         note=note,
     )
-    session.add(entry)
-    session.flush()  # a racing twin fails here on the unique earn_key
+    try:
+        with session.begin_nested():  # a racing twin fails here on the unique earn_key
+            session.add(entry)
+    except IntegrityError:
+        raise Conflict("this source already earned points", field="source_id") from None
     return entry
 
 
@@ -125,20 +119,16 @@ def redeem(
     """Spend points on a catalogue item; returns the entry and the balance after it."""
     volunteer = lock_volunteer(session, volunteer_id)
     if volunteer is None:
-        raise PointsError(404, f"no volunteer with id {volunteer_id}", "volunteer_id")
+        raise NotFound(f"no volunteer with id {volunteer_id}", field="volunteer_id")
     if not item.active:
-        raise PointsError(409, f"catalogue item {item.id} is no longer offered", "item")
+        raise Conflict(f"catalogue item {item.id} is no longer offered", field="item")
     if item.community_id is not None and item.community_id != volunteer.community_id:
-        raise PointsError(422, f"catalogue item {item.id} is offered in another community", "item")
+        raise Invalid(f"catalogue item {item.id} is offered in another community", field="item")
     cost = item.price * quantity
     available = balance(session, volunteer_id)
     if cost > available:
-        raise PointsError(
-            409,
-            f"item costs {cost} points but the balance is {available}",
-            "item",
-            balance=available,
-            cost=cost,
+        raise Conflict(
+            f"item costs {cost} points but the balance is {available}", field="item", balance=available, cost=cost
         )
     actor_id, actor_name = _actor(actor)
     entry = PointsEntry(
@@ -164,14 +154,14 @@ def correct(
     """A correction of an earlier entry, as a new entry; the balance may not go below zero."""
     target = session.get(PointsEntry, entry_id)
     if target is None:
-        raise PointsError(404, f"no ledger entry with id {entry_id}", "entry_id")
+        raise NotFound(f"no ledger entry with id {entry_id}", field="entry_id")
     if amount == 0:
-        raise PointsError(422, "amount must not be zero", "amount")
+        raise Invalid("amount must not be zero", field="amount")
     lock_volunteer(session, target.volunteer_id)
     available = balance(session, target.volunteer_id)
     if available + amount < 0:
-        raise PointsError(
-            409, f"the correction would take the balance from {available} below zero", "amount", balance=available
+        raise Conflict(
+            f"the correction would take the balance from {available} below zero", field="amount", balance=available
         )
     actor_id, actor_name = _actor(actor)
     entry = PointsEntry(
@@ -194,9 +184,11 @@ def correct(
     return entry, available + amount
 
 
-def entry_dict(e: PointsEntry, *, balance_after: int | None = None, items: dict[int, CatalogueItem] | None = None):
+def entry_dict(
+    e: PointsEntry, *, balance_after: int | None = None, items: dict[int, CatalogueItem] | None = None
+) -> dict[str, Any]:
     item = (items or {}).get(e.catalogue_item_id) if e.catalogue_item_id else None
-    out = {
+    out: dict[str, Any] = {
         "id": e.id,
         "at": e.at.isoformat(),
         "volunteer_id": e.volunteer_id,
@@ -231,7 +223,8 @@ def history(session: Session, volunteer_id: int) -> list[dict[str, Any]]:
         if item_ids
         else {}
     )
-    out, running = [], 0
+    out: list[dict[str, Any]] = []
+    running = 0
     for e in rows:
         running += e.amount
         out.append(entry_dict(e, balance_after=running, items=items))
