@@ -20,7 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from service.areas.models import Area, AreaLevel
 from service.auth.models import User
 from service.buildings.models import Building
-from service.buildings.service import building_features
+from service.buildings.service import anchor_point, building_features
 from service.common.geojson import feature
 from service.config import Settings
 from service.grids.models import Grid, GridVersion
@@ -151,9 +151,9 @@ def _request_features(
         if r.id in full:
             geom = to_shape(r.location)
         else:
-            b = buildings.get(r.building_id)
+            b = buildings.get(r.building_id) if r.building_id else None
             lon, lat = public_lonlat(
-                r, building_point=to_shape(b.geom).centroid if b else None, grid_m=settings.public_location_grid_m
+                r, building_point=anchor_point(b) if b else None, grid_m=settings.public_location_grid_m
             )
             geom = Point(lon, lat)
         out.append(feature(r.id, geom, props))

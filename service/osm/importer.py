@@ -29,7 +29,7 @@ from typing import Any
 
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Column, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from service.buildings.models import Building
@@ -107,7 +107,7 @@ def _count(session: Session, model) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
 
 
-def _fit(value: str | None, column: Column) -> str | None:
+def _fit(value: str | None, column: ColumnElement[Any]) -> str | None:
     """Cut text to the column's length (PostgreSQL refuses longer values; SQLite would keep them)."""
     limit = getattr(column.type, "length", None)
     if value is None or limit is None or len(value) <= limit:
@@ -155,7 +155,7 @@ def _upsert(
     for chunk in _chunks(updates):
         session.execute(update(model), chunk)
         advance(len(chunk))
-    ids = dict(session.execute(osm_rows).all()) if want_ids else {}
+    ids: dict[str, int] = dict(session.execute(osm_rows).all()) if want_ids else {}
     return ids, len(inserts), len(updates)
 
 

@@ -9,11 +9,13 @@ and by households. Siting picks ``k`` network nodes that would newly cover the m
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from geoalchemy2.shape import to_shape
+from shapely.geometry import Point
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,7 @@ from geo.coverage import cover_matrix, covered, greedy_siting, optimal_siting
 from geo.network import Snap, WalkGraph
 from service.areas.models import Area
 from service.buildings.models import Building
+from service.buildings.service import anchor_point
 from service.common.errors import Conflict
 from service.config import Settings
 from service.grids.models import Grid
@@ -48,21 +51,27 @@ def network(session: Session) -> WalkGraph:
     return graph
 
 
+def snap_points(graph: WalkGraph, points: Sequence[Point]) -> list[Snap]:
+    """Where each point joins the street network."""
+    if not points:
+        return []
+    return graph.snap_many(np.array([p.x for p in points]), np.array([p.y for p in points]))
+
+
 def homes(session: Session, graph: WalkGraph) -> Homes:
     buildings = list(session.scalars(select(Building).order_by(Building.id)))
     parents = dict(session.execute(select(Area.id, Area.parent_id)).all())
     grid_community = dict(session.execute(select(Grid.id, Grid.community_id)).all())
-    points = [
-        to_shape(b.entrance) if b.entrance is not None else to_shape(b.geom).representative_point() for b in buildings
+    snaps = snap_points(graph, [anchor_point(b) for b in buildings])
+    community = [
+        parents.get(b.compound_id) if b.compound_id else grid_community.get(b.grid_id) if b.grid_id else None
+        for b in buildings
     ]
-    snaps = graph.snap_many([p.x for p in points], [p.y for p in points]) if points else []
-    community = [parents.get(b.compound_id) if b.compound_id else grid_community.get(b.grid_id) for b in buildings]
     return Homes(buildings, snaps, np.array([b.households for b in buildings], dtype=float), community)
 
 
 def _station_snaps(session: Session, graph: WalkGraph, type_: StationType) -> list[Snap]:
-    points = [to_shape(s.geom) for s in session.scalars(select(Station).where(Station.type == type_))]
-    return graph.snap_many([p.x for p in points], [p.y for p in points]) if points else []
+    return snap_points(graph, [to_shape(s.geom) for s in session.scalars(select(Station).where(Station.type == type_))])
 
 
 def _shares(mask: np.ndarray, weights: np.ndarray) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from geo.network import Snap, WalkGraph
 from service.common.errors import Invalid
 from service.common.spatial import box_overlaps
 from service.config import Settings
-from service.stations.coverage import network
+from service.stations.coverage import network, snap_points
 from service.stations.models import Station, StationType
 
 
@@ -63,8 +63,7 @@ def nearby_stations(
     stations = list(session.scalars(query))
     if not stations:
         return []
-    points = [to_shape(s.geom) for s in stations]
-    snaps = graph.snap_many([p.x for p in points], [p.y for p in points])
+    snaps = snap_points(graph, [to_shape(s.geom) for s in stations])
     walks = graph.distances_to(source, snaps, limit_m=budget)
     ranked = sorted((w, s.id, s, snap) for w, s, snap in zip(walks, stations, snaps, strict=True) if w <= budget)
     out = []

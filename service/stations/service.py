@@ -172,7 +172,13 @@ def suggest(session: Session, *, type_: StationType, minutes: int, k: int, setti
 
 def _community_at(session: Session, lon: float, lat: float) -> int | None:
     found, _ = locate_row(
-        session, Area, Area.geom, lon=lon, lat=lat, where=[Area.level == AreaLevel.COMMUNITY], order_by=[Area.code]
+        session,
+        Area,
+        Area.geom,
+        lon=lon,
+        lat=lat,
+        where=[Area.level == AreaLevel.COMMUNITY],
+        order_by=[Area.code.asc()],
     )
     return found.id if found else None
 
@@ -259,10 +265,10 @@ def save_station(
     for key, value in fields.items():
         setattr(station, key, value)
     moved = lonlat is not None
-    if moved:
-        station.geom = from_shape(Point(*lonlat), srid=4326)
+    if lonlat is not None:
+        station.geom = from_shape(Point(lonlat[0], lonlat[1]), srid=4326)
         if "community_id" not in fields:
-            station.community_id = _community_at(session, *lonlat)
+            station.community_id = _community_at(session, lonlat[0], lonlat[1])
     if created:
         session.add(station)
     session.flush()
