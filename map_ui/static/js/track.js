@@ -96,8 +96,7 @@
   }
 
   function reopen(d) {
-    const low = d.satisfaction != null && d.satisfaction <= 2;
-    if (!(d.can_reopen && low && ["evaluated", "closed"].includes(d.status))) return null;
+    if (!d.can_reopen) return null;  // the service's rule (requests.policy.can_reopen), not a copy
     const reason = el("textarea", { id: "ng-reopen-reason", class: "form-control", rows: 3, maxlength: 2000, required: true,
       onfocus: () => { busy = true; } });
     const msg = el("div", { class: "ng-error", id: "ng-reopen-error", role: "alert" });
