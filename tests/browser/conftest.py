@@ -35,10 +35,22 @@ def guard() -> Guard:
 
 @pytest.fixture
 def open_page(browser, guard) -> Iterator:
-    """``open_page(viewport=(w, h), **context_args)``: a new guarded page in its own context."""
+    """``open_page(viewport=(w, h), at=(lon, lat), touch=False, **context_args)``: a new guarded page
+    in its own context; ``at`` grants geolocation and puts the device there, ``touch`` makes it a
+    touch-screen phone."""
     contexts = []
 
-    def open_(*, viewport: tuple[int, int] = DESKTOP, **context_args) -> Page:
+    def open_(
+        *,
+        viewport: tuple[int, int] = DESKTOP,
+        at: tuple[float, float] | None = None,
+        touch: bool = False,
+        **context_args,
+    ) -> Page:
+        if at is not None:
+            context_args |= {"geolocation": {"longitude": at[0], "latitude": at[1]}, "permissions": ["geolocation"]}
+        if touch:
+            context_args |= {"has_touch": True, "is_mobile": True}
         context, page = new_page(browser, guard, viewport=viewport, **context_args)
         contexts.append(context)
         return page

@@ -156,13 +156,7 @@ def test_stale_positions_are_greyed(aged_backend, page):
 
 def test_a_resident_sees_wishes_near_them_in_walking_order_and_posts_one(backend, open_page, cases, town):
     here = town.inner_point(sorted(town.grids)[3], seed=5)
-    page = open_page(
-        viewport=PHONE,
-        geolocation={"longitude": here[0], "latitude": here[1]},
-        permissions=["geolocation"],
-        has_touch=True,
-        is_mobile=True,
-    )
+    page = open_page(viewport=PHONE, at=here, touch=True)
     page.goto(f"{backend.base_url}/map/stations")
     page.tap('#ng-page-links a[data-page="wishes"]')  # from the resident's page navigation
     sign_in(page, "resident1", DEMO_PASSWORD)
@@ -244,9 +238,7 @@ def test_a_volunteer_sees_their_balance_and_redeeming_lowers_it(private_backend,
 @pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_wishes_and_points_pages_fit_phone_and_desktop(backend, open_page, town, size, screenshot_dir):
     here = town.inner_point(sorted(town.grids)[3], seed=5)
-    page = open_page(
-        viewport=size, geolocation={"longitude": here[0], "latitude": here[1]}, permissions=["geolocation"]
-    )
+    page = open_page(viewport=size, at=here)
     page.goto(f"{backend.base_url}/map/wishes")
     check_layout(page, size)  # the sign-in form
     sign_in(page, "volunteer1", DEMO_PASSWORD)

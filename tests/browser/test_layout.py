@@ -114,9 +114,7 @@ def test_dispatch_map_layout(backend, open_page, cases, town, size, screenshot_d
 @pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["phone", "desktop"])
 def test_station_finder_layout(backend, open_page, town, size, screenshot_dir):
     here = town.inner_point(sorted(town.grids)[12], seed=2100)
-    page = open_page(
-        viewport=size, geolocation={"longitude": here[0], "latitude": here[1]}, permissions=["geolocation"]
-    )
+    page = open_page(viewport=size, at=here)
     page.goto(f"{backend.base_url}/map/stations")
     expect(page.locator("#ng-locate")).to_be_visible()
     check_layout(page, size)

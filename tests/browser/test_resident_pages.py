@@ -25,13 +25,7 @@ def click_map_at(page: Page, lon: float, lat: float) -> None:
 
 def test_a_resident_finds_stations_sees_a_circle_raises_a_request_and_follows_it(backend, open_page, cases, town):
     here = town.inner_point(sorted(town.grids)[6], seed=1201)
-    page = open_page(
-        viewport=PHONE,
-        geolocation={"longitude": here[0], "latitude": here[1]},
-        permissions=["geolocation"],
-        has_touch=True,
-        is_mobile=True,
-    )
+    page = open_page(viewport=PHONE, at=here, touch=True)
     page.goto(f"{backend.base_url}/map/stations")
     expect(page.locator("#ng-locate")).to_be_visible()
     assert page.locator("#ng-locate").bounding_box()["height"] >= 44  # a big touch target
