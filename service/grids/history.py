@@ -61,7 +61,7 @@ def versions_at(session: Session, *, at: datetime, layer: GridLayer, community_i
     )
     if community_id is not None:
         query = query.where(Grid.community_id == community_id)
-    return list(session.execute(query).tuples())
+    return list(session.execute(query).all())
 
 
 def features_at(session: Session, *, at: datetime, layer: GridLayer, community_id: int | None = None) -> list[dict]:
@@ -115,7 +115,7 @@ def locate_at(
             .join(Grid, Grid.id == GridVersion.grid_id)
             .where(Grid.layer == layer, *_valid_at(at), box_overlaps(session, GridVersion.geom, frame))
             .order_by(Grid.code)
-        ).tuples()
+        ).all()
     )
     if not rows:
         return None, None, Located(None, True, None)
