@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,7 +116,7 @@ def test_domain_packages_form_no_import_cycle():
         for other in sorted(edges[pkg]):
             if state.get(other) == 1:
                 cycle = [*stack[stack.index(other) :], other]
-                where = "; ".join(f"{a} -> {b}: {edges[a][b][0]}" for a, b in zip(cycle, cycle[1:], strict=False))
+                where = "; ".join(f"{a} -> {b}: {edges[a][b][0]}" for a, b in itertools.pairwise(cycle))
                 raise AssertionError(f"import cycle {' -> '.join(cycle)} ({where})")
             if other not in state:
                 visit(other)
