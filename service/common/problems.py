@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ExceptionHandler
 
 from geo.errors import GeoInputError
 from service.common.errors import DomainError
@@ -134,7 +137,7 @@ def _constraint_field(exc: IntegrityError) -> str | None:
 
     diag = getattr(exc.orig, "diag", None)
     constraint, table = getattr(diag, "constraint_name", None), getattr(diag, "table_name", None)
-    if constraint and table in Base.metadata.tables:
+    if constraint and isinstance(table, str) and table in Base.metadata.tables:
         for c in Base.metadata.tables[table].constraints:
             columns = list(getattr(c, "columns", []))
             if c.name == constraint and columns:
@@ -225,14 +228,19 @@ def _document_errors(app: FastAPI) -> None:
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem+json."""
     _document_errors(app)
-    app.add_exception_handler(RequestValidationError, _validation_handler)
-    app.add_exception_handler(DomainError, _domain_handler)
-    app.add_exception_handler(GeoInputError, _geo_input_handler)
-    app.add_exception_handler(StarletteHTTPException, _http_handler)
-    app.add_exception_handler(IntegrityError, _integrity_handler)
+    handlers: dict[type[Exception], Callable[[Request, Any], Awaitable[Response]]] = {
+        RequestValidationError: _validation_handler,
+        DomainError: _domain_handler,
+        GeoInputError: _geo_input_handler,
+        StarletteHTTPException: _http_handler,
+        IntegrityError: _integrity_handler,
+    }
+    for exc_class, handler in handlers.items():
+        # Starlette types a handler as taking any Exception; each of these takes its own class.
+        app.add_exception_handler(exc_class, cast(ExceptionHandler, handler))
