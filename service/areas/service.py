@@ -14,8 +14,10 @@ from service.common.geojson import feature, geometry_dict
 
 def area_summary(area: Area | None) -> dict[str, Any] | None:
     """An area's id, level, code and names (None for no area)."""
-    if area is None:
-        return None
+    return None if area is None else _summary(area)
+
+
+def _summary(area: Area) -> dict[str, Any]:
     return {
         "id": area.id,
         "level": area.level.value,
@@ -34,11 +36,11 @@ def area_tree(session: Session, *, include_geometry: bool = False, max_level: Ar
     areas = session.scalars(query).all()
     nodes: dict[int, dict[str, Any]] = {}
     for a in areas:
-        node = area_summary(a) | {"parent_id": a.parent_id, "children": []}
+        node = _summary(a) | {"parent_id": a.parent_id, "children": []}
         if include_geometry:
             node["geometry"] = geometry_dict(a.geom)
         nodes[a.id] = node
-    roots = []
+    roots: list[dict[str, Any]] = []
     for a in areas:
         parent = nodes.get(a.parent_id) if a.parent_id is not None else None
         (parent["children"] if parent else roots).append(nodes[a.id])
@@ -50,4 +52,4 @@ def area_feature(session: Session, *, area_id: int) -> dict[str, Any]:
     area = session.get(Area, area_id)
     if area is None:
         raise NotFound(f"no area with id {area_id}", field="area_id")
-    return feature(area.id, area.geom, area_summary(area) | {"parent_id": area.parent_id})
+    return feature(area.id, area.geom, _summary(area) | {"parent_id": area.parent_id})

@@ -42,4 +42,4 @@ class BuildingCollection(BaseModel):
 
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[BuildingFeature]
-    numberReturned: int  # noqa: N815  (the OGC API name)
+    numberReturned: int
