@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from geoalchemy2.shape import from_shape, to_shape
+from geoalchemy2.shape import from_shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.areas.models import Area
 from service.auth.models import User
 from service.buildings.models import Building
+from service.buildings.service import anchor_point
 from service.common.progress import Progress
 from service.community.times import local_date, week_start
 from service.config import Settings
@@ -235,7 +236,7 @@ def _wishes(ctx: Life) -> dict[str, Wish]:
             title=w["title"],
             description=w["description"],
             status=status,
-            location=from_shape(building_point(b), srid=4326),
+            location=from_shape(anchor_point(b), srid=4326),
             building_id=b.id,
             grid_id=b.grid_id,
             community_id=ctx.grids[w["grid_key"]].community_id,
@@ -394,8 +395,3 @@ def _property_ratings(ctx: Life) -> None:
             )
         )
     ctx.session.flush()
-
-
-def building_point(b: Building):
-    """Where a building's things are placed: its entrance, else a point inside its footprint."""
-    return to_shape(b.entrance) if b.entrance is not None else to_shape(b.geom).representative_point()

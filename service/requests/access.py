@@ -18,13 +18,14 @@ from service.auth.deps import optional_user
 from service.auth.models import Role, User
 from service.config import Settings
 from service.grids.models import GridWorker
+from service.grids.service import worker_of
 from service.requests.models import RESIDENT_CHANNELS, ServiceRequest, Status
 from service.requests.views import mask_text, sees_reporter
 from service.volunteers.models import Volunteer
 
 
 def grid_worker_of(session: Session, user: User) -> GridWorker | None:
-    return session.scalar(select(GridWorker).where(GridWorker.user_id == user.id))
+    return worker_of(session, user_id=user.id)
 
 
 def visible(session: Session, user: User) -> ColumnElement[bool]:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from geoalchemy2.shape import from_shape, to_shape
+from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +21,7 @@ from geo.errors import GeoInputError
 from service.areas.models import Area
 from service.auth.models import Role, User
 from service.buildings.models import Building
+from service.buildings.service import anchor_point
 from service.common.errors import Forbidden, Invalid
 from service.config import Settings
 from service.grids.service import Location, locate_point
@@ -249,9 +250,7 @@ def _position(data: NewRequest, building: Building | None) -> tuple[float, float
         except GeoInputError as exc:
             raise IntakeError(str(exc), field=exc.field) from None
     assert building is not None  # _validate: a location is lon/lat or a building
-    anchor = (
-        to_shape(building.entrance) if building.entrance is not None else to_shape(building.geom).representative_point()
-    )
+    anchor = anchor_point(building)
     return anchor.x, anchor.y
 
 

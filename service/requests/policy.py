@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.auth.models import Role, User
-from service.grids.models import GridWorker
+from service.grids.service import worker_of
 from service.requests.models import OPEN_STATUSES, DepartmentStatus, HandlingLevel, ServiceRequest, Status
 from service.volunteers.models import Volunteer
 
@@ -151,7 +151,7 @@ def scope_refusal(session: Session, req: ServiceRequest, actor: Actor, action: s
     if REPORTER in actor.roles() and action in REPORTER_ACTIONS:
         return None
     if user.role is Role.GRID_WORKER:
-        worker = session.scalar(select(GridWorker).where(GridWorker.user_id == user.id))
+        worker = worker_of(session, user_id=user.id)
         grid_ids = {g.id for g in worker.grids} if worker else set()
         if req.grid_id not in grid_ids and (worker is None or req.grid_worker_id != worker.id):
             return "grid workers act only on cases in their own grids"
