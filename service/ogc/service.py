@@ -23,6 +23,7 @@ from service.auth.models import User
 from service.common.errors import DomainError
 from service.common.params import MAX_OFFSET
 from service.common.spatial import intersects
+from service.common.times import parse_iso
 from service.config import Settings
 from service.grids.history import features_at
 from service.grids.models import GridLayer
@@ -103,10 +104,7 @@ def _datetime(value: str | None) -> tuple[datetime | None, datetime | None] | No
         return None
 
     def parse(text: str) -> datetime | None:
-        if text in ("", ".."):
-            return None
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return None if text in ("", "..") else parse_iso(text)
 
     try:
         if "/" in value:
