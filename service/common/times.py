@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pydantic import BaseModel
+
 from service.common.errors import Invalid
 
 #: Times a query may name: outside these no stored data lies, and the databases' limits are far.
@@ -29,3 +31,14 @@ def time_param(value: str | None, field: str, default: datetime) -> datetime:
     if not EARLIEST <= parsed <= LATEST:
         raise Invalid(f"{field} must lie between 2000 and 2200", field=field)
     return parsed
+
+
+class Period(BaseModel):
+    """The period a report covers, as the ISO 8601 times it was asked for."""
+
+    start: str
+    end: str
+
+    @classmethod
+    def of(cls, start: datetime, end: datetime) -> Period:
+        return cls(start=start.isoformat(), end=end.isoformat())

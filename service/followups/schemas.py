@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from service.common.fields import Id
+from service.common.times import Period
 from service.followups.models import FollowUpKind, FollowUpStatus, ResidentAnswer
 
 
@@ -69,11 +70,6 @@ class FollowUpPage(BaseModel):
     items: list[FollowUpOut]
     total: int
     now: str
-
-
-class Period(BaseModel):
-    start: str
-    end: str
 
 
 class FollowUpStats(BaseModel):

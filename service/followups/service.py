@@ -28,11 +28,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from service.audit.service import audit
 from service.auth.models import User
 from service.common.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from service.common.times import time_param
+from service.common.times import Period, time_param
 from service.community.people import COMMUNITY_ADMINS, grids_of, may_act_in_grid
 from service.config import Settings
 from service.followups.models import FollowUp, FollowUpKind, FollowUpStatus, ResidentAnswer
-from service.followups.schemas import CaseSummary, FollowUpOut, FollowUpPage, FollowUpStats, Period, ResultIn
+from service.followups.schemas import CaseSummary, FollowUpOut, FollowUpPage, FollowUpStats, ResultIn
 from service.grids.models import Grid, WorkerRole
 from service.requests.models import (
     HandlingLevel,
@@ -344,7 +344,7 @@ def stats(session: Session, *, user: User, start: datetime, end: datetime, now: 
     on_time = sum(f.done_at is not None and f.done_at <= f.due_at for f in done)
     rated = [f.satisfaction for f in done if f.satisfaction is not None]
     return FollowUpStats(
-        period=Period(start=start.isoformat(), end=end.isoformat()),
+        period=Period.of(start, end),
         total=len(rows),
         pending=sum(f.status is FollowUpStatus.PENDING for f in rows),
         overdue=sum(f.status is FollowUpStatus.PENDING and f.due_at <= now for f in rows),

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from service.common.fields import Id
+from service.common.times import Period
 from service.points.models import SourceType
 from service.points.rules import MAX_HOURS
 
@@ -150,11 +151,6 @@ class RuleKind(BaseModel):
 class Rules(BaseModel):
     formula: str
     kinds: list[RuleKind]
-
-
-class Period(BaseModel):
-    start: str
-    end: str
 
 
 class VolunteerRank(BaseModel):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 from geo.coords import CoordType
 from service.common.fields import Id, Number
 from service.common.geojson import FeatureCollection
+from service.common.times import Period
 from service.requests.models import (
     CategoryGroup,
     Channel,
@@ -285,11 +286,6 @@ class PhotoOut(BaseModel):
     stage: str
     uploaded_at: str
     url: str
-
-
-class Period(BaseModel):
-    start: str
-    end: str
 
 
 class StatsOut(BaseModel):

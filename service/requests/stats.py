@@ -16,8 +16,9 @@ from statistics import mean
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.common.times import Period
 from service.requests.models import CLOSED_STATUSES, OPEN_STATUSES, ServiceRequest, Status
-from service.requests.schemas import Period, StatsOut
+from service.requests.schemas import StatsOut
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -54,7 +55,7 @@ def compute_stats(
     overdue = [r for r in rows if r.status in OPEN_STATUSES and r.due_resolve_at <= now]
 
     return StatsOut(
-        period=Period(start=start.isoformat(), end=end.isoformat()),
+        period=Period.of(start, end),
         grid_id=grid_id,
         community_id=community_id,
         total=len(rows),

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 from geo.coords import CoordType
 from service.common.fields import Id, Number
 from service.common.geojson import FeatureCollection
+from service.common.times import Period
 from service.wishes.models import WISH_CATEGORIES, WishKind, WishStatus
 
 Hours = Annotated[float, Strict(), Field(gt=0, le=24, allow_inf_nan=False)]
@@ -109,11 +110,6 @@ class WishCategory(BaseModel):
     code: str
     name_zh: str
     name_en: str
-
-
-class Period(BaseModel):
-    start: str
-    end: str
 
 
 class WishCounts(BaseModel):

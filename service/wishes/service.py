@@ -29,6 +29,7 @@ from service.buildings.service import anchor_point
 from service.common.errors import Conflict, Forbidden, Invalid, NotFound
 from service.common.geojson import feature
 from service.common.spatial import box_overlaps
+from service.common.times import Period
 from service.community.people import COMMUNITY_ADMINS, may_act_in_grid, volunteer_of
 from service.community.times import month_key
 from service.config import Settings
@@ -44,7 +45,6 @@ from service.wishes.schemas import (
     NearbyWish,
     NearbyWishes,
     Origin,
-    Period,
     WishCategory,
     WishCollection,
     WishCounts,
@@ -514,9 +514,7 @@ def stats(
         GridMonthCounts(grid_id=g, month=m, **c)
         for (g, m), c in sorted(counts.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))
     ]
-    return WishStats(
-        period=Period(start=start.isoformat(), end=end.isoformat()), totals=WishCounts(**totals), items=rows
-    )
+    return WishStats(period=Period.of(start, end), totals=WishCounts(**totals), items=rows)
 
 
 def open_ids_past_claim(session: Session, now: datetime) -> list[int]:
