@@ -1,12 +1,19 @@
 """One network (多网融合): department grid layers imported from GCJ-02 files (GeoJSON, zipped
 Shapefile, GeoPackage), compared with the merged layer, and merged into a proposal that the planner
-previews and applies like any edit."""
+previews and applies like any edit.
+
+The scenario runs once per backend on a database of its own: each step is a module-scoped fixture
+that acts and records what it saw, and each test checks one step's records, so a failure in one
+step does not hide the others'."""
 
 from __future__ import annotations
 
 import io
 import itertools
 import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from types import SimpleNamespace
 
 import pytest
 import shapely
@@ -133,44 +140,94 @@ def perturbation(town: Town, *, seven_decimals: bool):
     return drawn, strip, (c, d, cut_bid)
 
 
-def test_department_layers_import_compare_and_merge(private_backend, tmp_path):
-    backend = private_backend
-    planner, dispatcher = backend.client("planner"), backend.client("dispatcher")
-    try:
-        _department_layers(backend, planner, dispatcher, tmp_path)
-    finally:
-        planner.close()
-        dispatcher.close()
+@pytest.fixture(scope="module")
+def world(scenario_backend, tmp_path_factory) -> Iterator[SimpleNamespace]:
+    """The scenario's database, its clients, the town, the department files and the merged layer."""
+    backend = scenario_backend
+    tmp_path = tmp_path_factory.mktemp(f"layers-{backend.name}")
+    with ExitStack() as stack:
+        planner, dispatcher = (stack.enter_context(backend.client(u)) for u in ("planner", "dispatcher"))
+        town = Town.load(planner)
+        gcj = layer_frame(town, town.grids, "gcj02")
+        files = {
+            "party_building": ("党建网格.geojson", geojson_bytes(gcj)),
+            "health": ("卫健网格.zip", zipped_shapefile(gcj, tmp_path / "shp")),
+            "comprehensive_governance": ("综治网格.gpkg", geopackage(gcj, tmp_path / "zz.gpkg")),
+        }
+        yield SimpleNamespace(
+            backend=backend,
+            planner=planner,
+            dispatcher=dispatcher,
+            tmp_path=tmp_path,
+            town=town,
+            files=files,
+            merged=grids_of(planner),
+            pair=town.neighbours()[0],
+        )
 
 
-def _department_layers(backend, planner, dispatcher, tmp_path):
-    town = Town.load(planner)
-    gcj = layer_frame(town, town.grids, "gcj02")
-    files = {
-        "party_building": ("党建网格.geojson", geojson_bytes(gcj)),
-        "health": ("卫健网格.zip", zipped_shapefile(gcj, tmp_path / "shp")),
-        "comprehensive_governance": ("综治网格.gpkg", geopackage(gcj, tmp_path / "zz.gpkg")),
-    }
-    merged = grids_of(planner)
-
-    # -- each format, declared GCJ-02, lands on the WGS84 grids; the same file again changes nothing
-    for layer, (name, data) in files.items():
+@pytest.fixture(scope="module")
+def imported(world) -> SimpleNamespace:
+    """Each format, declared GCJ-02, imported into its layer, then the same file again."""
+    backend, planner = world.backend, world.planner
+    seen = {}
+    for layer, (name, data) in world.files.items():
         rows = history_rows(backend)
-        assert ok(upload(planner, name, data, layer=layer)) == {"layer": layer, **IMPORTED}
-        assert history_rows(backend) == rows + 25
-        assert_layer_matches(town, grids_of(planner, layer=layer))
+        result = ok(upload(planner, name, data, layer=layer))
+        rows_after = history_rows(backend)
+        grids = grids_of(planner, layer=layer)
         before = stored(db_state(backend))
         again = ok(upload(planner, name, data, layer=layer))
-        assert again == {"layer": layer, "created": 0, "updated": 0, "unchanged": 25, "retired": 0}
-        assert stored(db_state(backend)) == before
-    assert grids_of(planner) == merged, "importing department layers leaves the merged layer alone"
+        seen[layer] = SimpleNamespace(
+            rows=rows,
+            result=result,
+            rows_after=rows_after,
+            grids=grids,
+            before=before,
+            again=again,
+            after=stored(db_state(backend)),
+        )
     party = grids_of(planner, layer="party_building")
     first = next(iter(party))
-    assert [h["properties"]["change"] for h in history_of(planner, first)] == ["create"]
+    return SimpleNamespace(
+        layers=seen,
+        merged=grids_of(planner),
+        party=party,
+        first_changes=[h["properties"]["change"] for h in history_of(planner, first)],
+    )
 
-    # -- a file with one bad feature imports nothing, into an existing layer or a new one
-    a, b = town.neighbours()[0]
-    bad_code = town.grid_props[a]["code"]
+
+def test_each_format_imports_its_25_grids_with_their_history(imported):
+    for layer, seen in imported.layers.items():
+        assert seen.result == {"layer": layer, **IMPORTED}
+        assert seen.rows_after == seen.rows + 25, layer
+
+
+def test_each_format_declared_gcj02_lands_on_the_wgs84_grids(world, imported):
+    for seen in imported.layers.values():
+        assert_layer_matches(world.town, seen.grids)
+
+
+def test_the_same_file_again_changes_nothing(imported):
+    for layer, seen in imported.layers.items():
+        assert seen.again == {"layer": layer, "created": 0, "updated": 0, "unchanged": 25, "retired": 0}
+        assert seen.after == seen.before, layer
+
+
+def test_importing_department_layers_leaves_the_merged_layer_alone(world, imported):
+    assert imported.merged == world.merged, "importing department layers leaves the merged layer alone"
+
+
+def test_an_imported_grid_history_starts_with_its_creation(imported):
+    assert imported.first_changes == ["create"]
+
+
+@pytest.fixture(scope="module")
+def refused(world, imported) -> SimpleNamespace:
+    """Files with one bad feature (or no layer at all), sent into an existing layer and a new one,
+    and a file sent to the merged layer: the answers and whether the database changed."""
+    town, backend, planner = world.town, world.backend, world.planner
+    a, _ = world.pair
     swapped = layer_frame(town, town.grids | {a: shapely.transform(town.grids[a], lambda c: c[:, ::-1])}, "wgs84")
     far = layer_frame(town, town.grids | {a: shapely.affinity.translate(town.grids[a], -1.4, 15.3)}, "wgs84")
     renamed = layer_frame(town, town.grids, "gcj02")
@@ -189,21 +246,54 @@ def _department_layers(backend, planner, dispatcher, tmp_path):
         "repeated code": ("twice.geojson", geojson_bytes(twice), {}, "file"),
         "not a layer": ("notes.geojson", b"hello, grids", {}, "file"),
         "zip without a shapefile": ("empty.zip", _zip_of({"readme.txt": b"no shapefile"}), {}, "file"),
-        "no code column": ("党建网格.geojson", files["party_building"][1], {"code_field": "bianma"}, "code_field"),
+        "no code column": (
+            "党建网格.geojson",
+            world.files["party_building"][1],
+            {"code_field": "bianma"},
+            "code_field",
+        ),
     }
+    answers = {}
     for layer in ("party_building", "urban_management"):
         before = stored(db_state(backend))
         for case, (name, data, form, field) in bad_files.items():
             r = upload(planner, name, data, layer=layer, **form)
-            body = assert_problem(r, 422, field)
-            if "feature" in case:
-                assert bad_code in body["detail"], body["detail"]
-            assert stored(db_state(backend)) == before, case
-    assert grids_of(planner, layer="urban_management") == {}
-    assert_problem(upload(planner, *files["party_building"], layer="one_network"), 422, "layer")
+            answers[(layer, case)] = SimpleNamespace(
+                response=r, field=field, before=before, after=stored(db_state(backend))
+            )
+    return SimpleNamespace(
+        bad_code=town.grid_props[a]["code"],
+        answers=answers,
+        urban_management=grids_of(planner, layer="urban_management"),
+        one_network=upload(planner, *world.files["party_building"], layer="one_network"),
+    )
 
-    # -- comparison: the faithful layer maps one-to-one, with no slivers and no building cut
-    result = ok(dispatcher.get("/api/v1/grid-layers/compare", params={"layer": "party_building"}))
+
+def test_a_file_with_one_bad_feature_is_refused_naming_it(refused):
+    for (_, case), seen in refused.answers.items():
+        body = assert_problem(seen.response, 422, seen.field)
+        if "feature" in case:
+            assert refused.bad_code in body["detail"], body["detail"]
+
+
+def test_a_refused_file_imports_nothing_into_an_existing_layer_or_a_new_one(refused):
+    for (_, case), seen in refused.answers.items():
+        assert seen.after == seen.before, case
+    assert refused.urban_management == {}
+
+
+def test_the_merged_layer_is_not_a_department_layer(refused):
+    assert_problem(refused.one_network, 422, "layer")
+
+
+@pytest.fixture(scope="module")
+def faithful(world, refused) -> dict:
+    """The comparison of the faithful party-building layer with the merged layer."""
+    return ok(world.dispatcher.get("/api/v1/grid-layers/compare", params={"layer": "party_building"}))
+
+
+def test_the_faithful_layer_maps_one_to_one_with_no_sliver_and_no_building_cut(world, imported, faithful):
+    result, merged, party = faithful, world.merged, imported.party
     assert (result["grids"], result["merged_grids"]) == (25, 25)
     code_of = {f["properties"]["code"]: gid for gid, f in merged.items()}
     assert {(o["grid"], o["merged_grid"]) for o in result["one_to_one"]} == {
@@ -211,68 +301,148 @@ def _department_layers(backend, planner, dispatcher, tmp_path):
     }
     assert all(o["iou"] >= 0.999 for o in result["one_to_one"])
     assert result["slivers"]["features"] == [] and result["split_buildings"] == []
-    assert_comparison(result, expected_comparison(town, party, merged))
+    assert_comparison(result, expected_comparison(world.town, party, merged))
 
-    # -- a department that drew one boundary 3-odd metres off and cut through a building
+
+@pytest.fixture(scope="module")
+def perturbed(world, faithful) -> SimpleNamespace:
+    """A department that drew one boundary 3-odd metres off and cut through a building: its layer
+    imported over the health layer, and compared with the merged layer."""
+    town, planner = world.town, world.planner
     drawn, strip, (c, d, cut_bid) = perturbation(town, seven_decimals=True)
     perturbed = layer_frame(town, drawn, "gcj02")
-    result = ok(upload(planner, "health-2.zip", zipped_shapefile(perturbed, tmp_path / "shp2"), layer="health"))
-    assert result == {"layer": "health", "created": 0, "updated": 4, "unchanged": 21, "retired": 0}
+    data = zipped_shapefile(perturbed, world.tmp_path / "shp2")
+    result = ok(upload(planner, "health-2.zip", data, layer="health"))
     health = grids_of(planner, layer="health")
-    assert_layer_matches(town, health, drawn)
-    comparison = ok(dispatcher.get("/api/v1/grid-layers/compare", params={"layer": "health"}))
-    expected = expected_comparison(town, health, merged)
-    assert_comparison(comparison, expected)
-    health_id = {f["properties"]["code"]: gid for gid, f in health.items()}
-    sliver = expected["slivers"][(health_id[town.grid_props[a]["code"]], b)]
-    assert sliver == pytest.approx([m2(strip)], rel=0.02), "the strip drawn into the wrong grid"
-    codes = {town.grid_props[c]["code"], town.grid_props[d]["code"]}
-    assert {s["building_id"]: set(s["grids"]) for s in comparison["split_buildings"]}[cut_bid] == codes
+    return SimpleNamespace(
+        drawn=drawn,
+        strip=strip,
+        cut=(c, d, cut_bid),
+        result=result,
+        health=health,
+        comparison=ok(world.dispatcher.get("/api/v1/grid-layers/compare", params={"layer": "health"})),
+        expected=expected_comparison(town, health, world.merged),
+    )
 
-    # -- merged proposals for the community cover it without overlaps, with the households they hold
-    community = town.community_of(a)
-    points = town.points()
-    for layers in (["party_building", "health"], ["party_building", "comprehensive_governance"]):
-        params = {"community_id": community, "layers": layers}
-        proposal = ok(planner.get("/api/v1/grid-layers/proposal", params=params))
-        assert proposal["layers"] == layers
+
+def test_a_redrawn_layer_updates_the_four_grids_it_changed(world, perturbed):
+    assert perturbed.result == {"layer": "health", "created": 0, "updated": 4, "unchanged": 21, "retired": 0}
+    assert_layer_matches(world.town, perturbed.health, perturbed.drawn)
+
+
+def test_the_comparison_matches_an_independent_computation(perturbed):
+    assert_comparison(perturbed.comparison, perturbed.expected)
+
+
+def test_the_comparison_finds_the_misdrawn_strip_as_a_sliver(world, perturbed):
+    town, (a, b) = world.town, world.pair
+    health_id = {f["properties"]["code"]: gid for gid, f in perturbed.health.items()}
+    sliver = perturbed.expected["slivers"][(health_id[town.grid_props[a]["code"]], b)]
+    assert sliver == pytest.approx([m2(perturbed.strip)], rel=0.02), "the strip drawn into the wrong grid"
+
+
+def test_the_comparison_finds_the_building_cut_by_the_department(world, perturbed):
+    town, (c, d, cut_bid) = world.town, perturbed.cut
+    codes = {town.grid_props[c]["code"], town.grid_props[d]["code"]}
+    assert {s["building_id"]: set(s["grids"]) for s in perturbed.comparison["split_buildings"]}[cut_bid] == codes
+
+
+@pytest.fixture(scope="module")
+def proposals(world, perturbed) -> SimpleNamespace:
+    """Merged proposals for the community of two layers each; the last pair is two faithful layers."""
+    town = world.town
+    community = town.community_of(world.pair[0])
+    pairs = [("party_building", "health"), ("party_building", "comprehensive_governance")]
+    made = {}
+    for layers in pairs:
+        params = {"community_id": community, "layers": list(layers)}
+        made[layers] = ok(world.planner.get("/api/v1/grid-layers/proposal", params=params))
+    return SimpleNamespace(community=community, points=town.points(), made=made, last=made[pairs[-1]])
+
+
+def test_a_proposal_answers_its_layers(proposals):
+    for layers, proposal in proposals.made.items():
+        assert proposal["layers"] == list(layers)
+
+
+def test_a_proposal_covers_the_community_without_overlaps(world, proposals):
+    for layers, proposal in proposals.made.items():
         pieces = [shape(f["geometry"]) for f in proposal["features"]]
-        gaps, overlaps = tiling_defects_m2(town.communities[community], pieces)
-        assert gaps < 1.0 and overlaps < 1.0, (layers, gaps, overlaps)
+        gaps, overlaps = tiling_defects_m2(world.town.communities[proposals.community], pieces)
+        assert gaps < 1.0 and overlaps < 1.0, (list(layers), gaps, overlaps)
+
+
+def test_a_proposal_counts_the_households_and_area_of_each_piece(world, proposals):
+    town, points = world.town, proposals.points
+    for proposal in proposals.made.values():
+        pieces = [shape(f["geometry"]) for f in proposal["features"]]
         for f, piece in zip(proposal["features"], pieces, strict=True):
             held = [bid for bid, p in points.items() if piece.covers(p)]
             assert f["properties"]["households"] == sum(town.households(bid) for bid in held)
             assert f["properties"]["area_m2"] == pytest.approx(m2(piece), rel=0.001)
 
-    # the last one (two faithful layers) previews and applies like any edit: new grids, old ones retired
+
+@pytest.fixture(scope="module")
+def applied(world, proposals) -> SimpleNamespace:
+    """The last proposal (two faithful layers) previewed and applied like any edit: new grids, the
+    community's old ones retired."""
+    town, planner, community, proposal = world.town, world.planner, proposals.community, proposals.last
     old = town.siblings(community)
     edits = [{"community_id": community, "geometry": f["geometry"]} for f in proposal["features"]]
     edits += [{"id": g, "version": 1, "geometry": None} for g in sorted(old)]
     preview = ok(planner.post("/api/v1/grids/preview", json={"grids": edits}))
+    applied = ok(planner.post("/api/v1/grids/apply", json={"grids": edits, "comment": "一张网 one network"}))
+    now = grids_of(planner, community_id=community)
+    return SimpleNamespace(
+        old=old,
+        preview=preview,
+        in_community={bid for bid, p in proposals.points.items() if town.communities[community].covers(p)},
+        result=applied,
+        made=[g for g in applied["grids"] if not g["retired"]],
+        now=now,
+        building_ids={gid: building_ids_of(planner, gid) for gid in now},
+        old_answers={g: planner.get(f"/api/v1/grids/{g}") for g in old},
+        old_histories={g: history_of(planner, g) for g in old},
+    )
+
+
+def test_the_proposal_previews_as_valid_moving_every_building_to_a_new_grid(proposals, applied):
+    preview = applied.preview
     assert preview["valid"] is True, preview["validation"]
     (effect,) = preview["impact"]
-    in_community = {bid for bid, p in points.items() if town.communities[community].covers(p)}
-    assert {m["item"] for m in effect["buildings_moved"]} == in_community, "every building changes to a new grid"
+    moved = {m["item"] for m in effect["buildings_moved"]}
+    assert moved == applied.in_community, "every building changes to a new grid"
     new_households = sorted(h["households_after"] for h in effect["households"] if h["households_after"] is not None)
-    assert new_households == sorted(f["properties"]["households"] for f in proposal["features"])
-    applied = ok(planner.post("/api/v1/grids/apply", json={"grids": edits, "comment": "一张网 one network"}))
-    made = [g for g in applied["grids"] if not g["retired"]]
-    assert {g["id"] for g in applied["grids"] if g["retired"]} == set(old)
-    assert len(made) == len(proposal["features"])
-    prefix = town.community_codes[community]
+    assert new_households == sorted(f["properties"]["households"] for f in proposals.last["features"])
+
+
+def test_applying_the_proposal_retires_the_old_grids_and_codes_the_new_ones(world, proposals, applied):
+    town, old, made = world.town, applied.old, applied.made
+    assert {g["id"] for g in applied.result["grids"] if g["retired"]} == set(old)
+    assert len(made) == len(proposals.last["features"])
+    prefix = town.community_codes[proposals.community]
     top = max(int(town.grid_props[g]["code"][len(prefix) :]) for g in old)
     assert sorted(g["code"] for g in made) == [f"{prefix}{top + i:03d}" for i in range(1, len(made) + 1)]
-    now = grids_of(planner, community_id=community)
-    assert set(now) == {g["id"] for g in made}
-    gaps, overlaps = tiling_defects_m2(town.communities[community], [shape(f["geometry"]) for f in now.values()])
+
+
+def test_the_new_grids_tile_the_community_and_hold_its_buildings(world, proposals, applied):
+    now = applied.now
+    assert set(now) == {g["id"] for g in applied.made}
+    community = world.town.communities[proposals.community]
+    gaps, overlaps = tiling_defects_m2(community, [shape(f["geometry"]) for f in now.values()])
     assert gaps < 1.0 and overlaps < 1.0
+    pieces = [shape(f["geometry"]) for f in proposals.last["features"]]
     for gid, f in now.items():
         geom = shape(f["geometry"])
         assert any(same_shape(geom, p) for p in pieces)
-        assert building_ids_of(planner, gid) == {bid for bid in in_community if geom.covers(points[bid])}
-    for g in old:
-        assert_problem(planner.get(f"/api/v1/grids/{g}"), 404)
-        assert history_of(planner, g)[-1]["properties"]["valid_to"] is not None
+        held = {bid for bid in applied.in_community if geom.covers(proposals.points[bid])}
+        assert applied.building_ids[gid] == held
+
+
+def test_the_old_grids_are_gone_with_their_history_closed(applied):
+    for g in applied.old:
+        assert_problem(applied.old_answers[g], 404)
+        assert applied.old_histories[g][-1]["properties"]["valid_to"] is not None
 
 
 def _zip_of(members: dict[str, bytes]) -> bytes:
