@@ -1,11 +1,19 @@
 """Export for QGIS: a GeoPackage (and GeoJSON) with exactly the API's geometries, which imports back
-as a department layer unchanged, through the API and through the ``import-grids`` command."""
+as a department layer unchanged, through the API and through the ``import-grids`` command.
+
+The round trip runs once per backend on a database of its own: each step is a module-scoped fixture
+that acts and records what it saw, and each test checks one step's records, so a failure in one
+step does not hide the others'."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from types import SimpleNamespace
 
 import geopandas as gpd
+import pytest
 from shapely.geometry import shape
 
 from service.common.gdal import prime_gdal
@@ -28,29 +36,43 @@ def by_code(layer: dict[int, dict]) -> dict[str, dict]:
     return {f["properties"]["code"]: f for f in layer.values()}
 
 
-def test_geopackage_round_trip_and_the_cli(private_backend, tmp_path):
-    backend = private_backend
-    clients = {u: backend.client(u) for u in ("planner", "dispatcher", "resident1", None)}
-    try:
-        _round_trip(backend, clients, tmp_path)
-    finally:
-        for c in clients.values():
-            c.close()
+@pytest.fixture(scope="module")
+def world(scenario_backend, tmp_path_factory) -> Iterator[SimpleNamespace]:
+    """The scenario's database, its clients, the town and the merged layer."""
+    backend = scenario_backend
+    with ExitStack() as stack:
+        clients = {u: stack.enter_context(backend.client(u)) for u in ("planner", "dispatcher", "resident1", None)}
+        planner = clients["planner"]
+        yield SimpleNamespace(
+            backend=backend,
+            clients=clients,
+            planner=planner,
+            tmp_path=tmp_path_factory.mktemp(f"export-{backend.name}"),
+            town=Town.load(planner),
+            merged=grids_of(planner),
+        )
 
 
-def _round_trip(backend, clients, tmp_path):
-    planner, dispatcher = clients["planner"], clients["dispatcher"]
-    town = Town.load(planner)
-    merged = grids_of(planner)
-    assert len(merged) == 25
+def test_the_merged_layer_holds_25_grids(world):
+    assert len(world.merged) == 25
 
-    # -- the GeoPackage holds the API's geometries bit for bit, with the grids' attributes
-    r = dispatcher.get(EXPORT, params={"format": "gpkg"})
+
+@pytest.fixture(scope="module")
+def gpkg(world) -> SimpleNamespace:
+    """The merged layer exported as a GeoPackage, and read back."""
+    r = world.clients["dispatcher"].get(EXPORT, params={"format": "gpkg"})
+    return SimpleNamespace(response=r, data=r.content, frame=read_gpkg(r.content, world.tmp_path / "one_network.gpkg"))
+
+
+def test_the_geopackage_is_served_as_a_file(gpkg):
+    r = gpkg.response
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/geopackage+sqlite3")
     assert ".gpkg" in r.headers["content-disposition"]
-    gpkg = r.content
-    frame = read_gpkg(gpkg, tmp_path / "one_network.gpkg")
+
+
+def test_the_geopackage_holds_the_api_geometries_bit_for_bit_with_the_attributes(world, gpkg):
+    frame, merged = gpkg.frame, world.merged
     assert frame.crs.to_epsg() == 4326 and len(frame) == 25
     assert set(frame["id"]) == set(merged)
     for row in frame.itertuples(index=False):
@@ -64,66 +86,137 @@ def _round_trip(backend, clients, tmp_path):
             props["version"],
         )
 
-    # -- and so does the GeoJSON export
-    r = planner.get(EXPORT, params={"format": "geojson"})
+
+def test_the_geojson_export_holds_the_api_geometries(world):
+    merged = world.merged
+    r = world.planner.get(EXPORT, params={"format": "geojson"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
     exported = {f["id"]: f for f in r.json()["features"]}
     assert {i: f["geometry"] for i, f in exported.items()} == {i: f["geometry"] for i, f in merged.items()}
     assert all(exported[i]["properties"]["code"] == merged[i]["properties"]["code"] for i in merged)
 
-    assert_problem(clients["resident1"].get(EXPORT), 403)
-    assert_problem(clients[None].get(EXPORT), 401)
-    assert_problem(planner.get(EXPORT, params={"format": "kml"}), 422, "format")
 
-    # -- imported back as a department layer: the same geometries, exactly; again: all unchanged
-    result = ok(upload(planner, "grids.gpkg", gpkg, layer="urban_management", coord_type="wgs84", name_field="name_zh"))
-    assert result == {"layer": "urban_management", "created": 25, "updated": 0, "unchanged": 0, "retired": 0}
+def test_the_export_is_for_staff_and_known_formats(world):
+    assert_problem(world.clients["resident1"].get(EXPORT), 403)
+    assert_problem(world.clients[None].get(EXPORT), 401)
+    assert_problem(world.planner.get(EXPORT, params={"format": "kml"}), 422, "format")
+
+
+@pytest.fixture(scope="module")
+def imported_back(world, gpkg) -> SimpleNamespace:
+    """The GeoPackage imported as a department layer, exported again, and imported a second time."""
+    backend, planner = world.backend, world.planner
+    form = {"layer": "urban_management", "coord_type": "wgs84", "name_field": "name_zh"}
+    result = ok(upload(planner, "grids.gpkg", gpkg.data, **form))
     dept = by_code(grids_of(planner, layer="urban_management"))
-    for code, f in by_code(merged).items():
+    again = read_gpkg(
+        ok_bytes(planner.get(EXPORT, params={"format": "gpkg", "layer": "urban_management"})),
+        world.tmp_path / "um.gpkg",
+    )
+    before = db_state(backend)
+    repeat = ok(upload(planner, "grids.gpkg", gpkg.data, **form))
+    return SimpleNamespace(result=result, dept=dept, again=again, before=before, repeat=repeat, after=db_state(backend))
+
+
+def test_imported_back_as_a_department_layer_the_geometries_are_the_same_exactly(world, imported_back):
+    assert imported_back.result == {
+        "layer": "urban_management",
+        "created": 25,
+        "updated": 0,
+        "unchanged": 0,
+        "retired": 0,
+    }
+    dept = imported_back.dept
+    for code, f in by_code(world.merged).items():
         assert dept[code]["geometry"] == f["geometry"], code
         assert dept[code]["properties"]["name_zh"] == f["properties"]["name_zh"]
         assert dept[code]["properties"]["community_id"] == f["properties"]["community_id"]
-    again = read_gpkg(
-        ok_bytes(planner.get(EXPORT, params={"format": "gpkg", "layer": "urban_management"})), tmp_path / "um.gpkg"
-    )
-    first = {row.code: row.geometry for row in frame.itertuples(index=False)}
+
+
+def test_the_department_layer_exports_bit_for_bit_as_it_came_in(gpkg, imported_back):
+    first = {row.code: row.geometry for row in gpkg.frame.itertuples(index=False)}
+    again = imported_back.again
     assert len(again) == 25
     for row in again.itertuples(index=False):
         assert row.geometry.equals_exact(first[row.code], 0), "bit for bit after the round trip"
-    before = db_state(backend)
-    result = ok(upload(planner, "grids.gpkg", gpkg, layer="urban_management", coord_type="wgs84", name_field="name_zh"))
-    assert result == {"layer": "urban_management", "created": 0, "updated": 0, "unchanged": 25, "retired": 0}
-    after = db_state(backend)
+
+
+def test_importing_the_same_geopackage_again_changes_nothing(imported_back):
+    assert imported_back.repeat == {
+        "layer": "urban_management",
+        "created": 0,
+        "updated": 0,
+        "unchanged": 25,
+        "retired": 0,
+    }
+    before, after = imported_back.before, imported_back.after
     assert (after["grids"], after["versions"]) == (before["grids"], before["versions"])
 
-    # -- the import-grids command: the exported GeoPackage, then a GCJ-02 GeoJSON, then a broken file
-    url = backend.settings.database_url
-    path = tmp_path / "one_network.gpkg"
+
+@pytest.fixture(scope="module")
+def cli_gpkg(world, gpkg, imported_back) -> SimpleNamespace:
+    """The import-grids command given the exported GeoPackage, twice."""
+    url = world.backend.settings.database_url
+    path = world.tmp_path / "one_network.gpkg"
     done = run_cli(url, "import-grids", str(path), "--layer", "party_building", "--name-field", "name_zh")
+    party = by_code(grids_of(world.planner, layer="party_building"))
+    repeat = run_cli(url, "import-grids", str(path), "--layer", "party_building", "--name-field", "name_zh")
+    return SimpleNamespace(done=done, party=party, repeat=repeat)
+
+
+def test_the_cli_imports_the_exported_geopackage(world, cli_gpkg):
+    done = cli_gpkg.done
     assert done.returncode == 0, done.stderr
     assert "created 25" in done.stdout + done.stderr
-    party = by_code(grids_of(planner, layer="party_building"))
-    assert {c: f["geometry"] for c, f in party.items()} == {c: f["geometry"] for c, f in by_code(merged).items()}
-    repeat = run_cli(url, "import-grids", str(path), "--layer", "party_building", "--name-field", "name_zh")
+    party = cli_gpkg.party
+    assert {c: f["geometry"] for c, f in party.items()} == {c: f["geometry"] for c, f in by_code(world.merged).items()}
+
+
+def test_the_cli_imports_the_same_geopackage_again_unchanged(cli_gpkg):
+    repeat = cli_gpkg.repeat
     assert repeat.returncode == 0 and "unchanged 25" in repeat.stdout + repeat.stderr, repeat.stderr
 
-    gcj = tmp_path / "卫健网格.geojson"
-    gcj.write_bytes(geojson_bytes(layer_frame(town, town.grids, "gcj02")))
+
+@pytest.fixture(scope="module")
+def cli_gcj(world, cli_gpkg) -> SimpleNamespace:
+    """The import-grids command given a GCJ-02 GeoJSON file, with a comment."""
+    url, planner = world.backend.settings.database_url, world.planner
+    gcj = world.tmp_path / "卫健网格.geojson"
+    gcj.write_bytes(geojson_bytes(layer_frame(world.town, world.town.grids, "gcj02")))
     done = run_cli(url, "import-grids", str(gcj), "--layer", "health", "--coord-type", "gcj02", "--comment", "卫健")
-    assert done.returncode == 0 and "created 25" in done.stdout + done.stderr, done.stderr
     health = by_code(grids_of(planner, layer="health"))
-    for code, f in by_code(merged).items():
-        assert same_shape(shape(health[code]["geometry"]), shape(f["geometry"]), tol_m=0.01), code
     some = next(iter(health.values()))
     history = ok(planner.get(f"/api/v1/grids/{some['id']}/history"))["features"]
+    return SimpleNamespace(done=done, health=health, history=history)
+
+
+def test_the_cli_imports_a_gcj02_geojson_onto_the_wgs84_grids(world, cli_gcj):
+    done = cli_gcj.done
+    assert done.returncode == 0 and "created 25" in done.stdout + done.stderr, done.stderr
+    health = cli_gcj.health
+    for code, f in by_code(world.merged).items():
+        assert same_shape(shape(health[code]["geometry"]), shape(f["geometry"]), tol_m=0.01), code
+
+
+def test_the_cli_import_is_recorded_with_its_comment(cli_gcj):
+    history = cli_gcj.history
     assert [(h["properties"]["changed_by"], h["properties"]["comment"]) for h in history] == [("cli", "卫健")]
 
-    before = db_state(backend)
-    broken = tmp_path / "broken.geojson"
+
+@pytest.fixture(scope="module")
+def cli_broken(world, cli_gcj) -> SimpleNamespace:
+    """The import-grids command given a broken file."""
+    before = db_state(world.backend)
+    broken = world.tmp_path / "broken.geojson"
     broken.write_bytes(b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "1"},')
-    failed = run_cli(url, "import-grids", str(broken), "--layer", "health")
+    failed = run_cli(world.backend.settings.database_url, "import-grids", str(broken), "--layer", "health")
+    return SimpleNamespace(before=before, failed=failed, after=db_state(world.backend))
+
+
+def test_the_cli_refuses_a_broken_file_and_imports_nothing(cli_broken):
+    failed = cli_broken.failed
     assert failed.returncode == 2 and "nothing imported" in failed.stdout + failed.stderr, failed.stderr
-    after = db_state(backend)
+    before, after = cli_broken.before, cli_broken.after
     assert (after["grids"], after["versions"]) == (before["grids"], before["versions"])
 
 
