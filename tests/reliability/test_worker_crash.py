@@ -17,6 +17,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -205,16 +206,101 @@ def test_worker_killed_mid_dispatch_leaves_no_half_assigned_case_postgis(pg_serv
     db.dispose()
 
 
-@pytest.mark.parametrize("backend_name", BACKENDS)
-def test_worker_kills_during_a_transition_storm_then_a_server_crash_loses_no_deadline(
-    backend_name, templates, tmp_path
-):
+def _drive_storm(server, token: str, ids: list[int], volunteers: list[int]) -> list[str]:
+    """Three threads drive the cases through accept -> dispatch -> arrive (arriving only once the
+    scheduler has breached the on-site deadline) while a worker is killed at random moments, twice;
+    what each attempt got (a status code or the HTTP error's name)."""
+    stop = threading.Event()
+    outcomes: list[str] = []
+
+    reached = {"accept": {"accepted", "dispatched", "on_site"}, "dispatch": {"dispatched", "on_site"}}
+    reached["arrive"] = {"on_site"}
+
+    def landed(c: httpx.Client, rid: int, action: str) -> bool:
+        """After a 409: did an earlier attempt land (its answer lost with a killed worker), or did the
+        scheduler change the case under this one (a concurrent update: try again)?"""
+        try:
+            return c.get(f"/api/v1/requests/{rid}").json()["status"] in reached[action]
+        except httpx.HTTPError:
+            return False
+
+    def drive(rid: int) -> None:
+        volunteer = volunteers[rid % len(volunteers)]
+        steps = [{"action": "accept"}, {"action": "dispatch", "volunteer_id": volunteer}, {"action": "arrive"}]
+        with _client(server.base_url, token) as c:
+            for step in steps:
+                if step["action"] == "arrive":
+                    wait_breached(c, rid, "onsite")
+                for _ in range(40):  # retry what a killed worker cut short
+                    try:
+                        r = c.post(f"/api/v1/requests/{rid}/transitions", json=step)
+                    except httpx.HTTPError as exc:
+                        outcomes.append(type(exc).__name__)
+                        time.sleep(0.2)
+                        continue
+                    outcomes.append(str(r.status_code))
+                    if r.status_code == 200 or (r.status_code == 409 and landed(c, rid, step["action"])):
+                        break
+                    time.sleep(0.2)
+
+    def wait_breached(c: httpx.Client, rid: int, deadline_name: str) -> None:
+        """Until the scheduler (in whichever worker is alive) has breached the deadline."""
+        give_up = time.monotonic() + 60
+        while time.monotonic() < give_up:
+            try:
+                r = c.get(f"/api/v1/requests/{rid}")
+                if r.status_code == 200 and deadline_name in r.json()["breached"]:
+                    return
+            except httpx.HTTPError as exc:
+                outcomes.append(type(exc).__name__)
+            time.sleep(0.2)
+        outcomes.append(f"{rid}: {deadline_name} never breached")
+
+    def killer() -> None:
+        rng = random.Random(7)
+        kills = 0
+        while not stop.is_set() and kills < 2:
+            time.sleep(0.4 + 0.6 * rng.random())
+            pids = server.worker_pids()
+            if len(pids) == 2:
+                server.kill_worker(rng.choice(pids))
+                kills += 1
+
+    k = threading.Thread(target=killer)
+    k.start()
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(drive, ids))
+    stop.set()
+    k.join()
+    return outcomes
+
+
+def _outcome(check, *args):
+    """What a check found: its answer, or the AssertionError it raised (for the test reading it)."""
+    try:
+        return check(*args)
+    except AssertionError as exc:
+        return exc
+
+
+def _answer(outcome):
+    """A recorded check's answer, raising its AssertionError if it failed."""
+    if isinstance(outcome, AssertionError):
+        raise outcome
+    return outcome
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def storm(request, templates, tmp_path_factory) -> SimpleNamespace:
     """Three threads drive 9 cases through accept -> dispatch -> arrive while a worker is killed
     every ~0.7 s; each case's on-site deadline (1.8 s) is breached by the scheduler, amid the kills,
-    before it arrives: every case ends whole, with its breach recorded once.
-    Then the whole server is SIGKILLed right after a new intake; its deadline passes while nothing
-    runs, and the scheduler of the next server breaches it, exactly once."""
+    before it arrives. Then the whole server is SIGKILLed right after a new intake; its deadline
+    passes while nothing runs, and the next server starts. Runs once per backend and records what
+    it saw; each test below checks one part."""
+    backend_name = request.param
+    tmp_path = tmp_path_factory.mktemp(f"storm-{backend_name}")
     env = _env() | {"NEIGHBORGRID_RESPONSE_MINUTES": "0.05", "NEIGHBORGRID_ONSITE_MINUTES": "0.03"}
+    seen = SimpleNamespace()
     with templates.clone(backend_name, tmp_path) as url:
         db = Database.from_settings(Settings(database_url=url, json_logs=False))
         server = tool.start_server(url, workers=2, tmp=tmp_path / "first", env=env)
@@ -224,107 +310,81 @@ def test_worker_kills_during_a_transition_storm_then_a_server_crash_loses_no_dea
             with _client(server.base_url, token) as c:
                 created = _create(c, 9, backend_name)
                 volunteers = [f["id"] for f in c.get("/api/v1/volunteers").json()["features"]]
-            ids = [r["id"] for r in created]
-            stop = threading.Event()
-            outcomes: list[str] = []
-
-            reached = {"accept": {"accepted", "dispatched", "on_site"}, "dispatch": {"dispatched", "on_site"}}
-            reached["arrive"] = {"on_site"}
-
-            def landed(c: httpx.Client, rid: int, action: str) -> bool:
-                """After a 409: did an earlier attempt land (its answer lost with a killed worker), or did the
-                scheduler change the case under this one (a concurrent update: try again)?"""
-                try:
-                    return c.get(f"/api/v1/requests/{rid}").json()["status"] in reached[action]
-                except httpx.HTTPError:
-                    return False
-
-            def drive(rid: int) -> None:
-                volunteer = volunteers[rid % len(volunteers)]
-                steps = [{"action": "accept"}, {"action": "dispatch", "volunteer_id": volunteer}, {"action": "arrive"}]
-                with _client(server.base_url, token) as c:
-                    for step in steps:
-                        if step["action"] == "arrive":
-                            wait_breached(c, rid, "onsite")
-                        for _ in range(40):  # retry what a killed worker cut short
-                            try:
-                                r = c.post(f"/api/v1/requests/{rid}/transitions", json=step)
-                            except httpx.HTTPError as exc:
-                                outcomes.append(type(exc).__name__)
-                                time.sleep(0.2)
-                                continue
-                            outcomes.append(str(r.status_code))
-                            if r.status_code == 200 or (r.status_code == 409 and landed(c, rid, step["action"])):
-                                break
-                            time.sleep(0.2)
-
-            def wait_breached(c: httpx.Client, rid: int, deadline_name: str) -> None:
-                """Until the scheduler (in whichever worker is alive) has breached the deadline."""
-                give_up = time.monotonic() + 60
-                while time.monotonic() < give_up:
-                    try:
-                        r = c.get(f"/api/v1/requests/{rid}")
-                        if r.status_code == 200 and deadline_name in r.json()["breached"]:
-                            return
-                    except httpx.HTTPError as exc:
-                        outcomes.append(type(exc).__name__)
-                    time.sleep(0.2)
-                outcomes.append(f"{rid}: {deadline_name} never breached")
-
-            def killer() -> None:
-                rng = random.Random(7)
-                kills = 0
-                while not stop.is_set() and kills < 2:
-                    time.sleep(0.4 + 0.6 * rng.random())
-                    pids = server.worker_pids()
-                    if len(pids) == 2:
-                        server.kill_worker(rng.choice(pids))
-                        kills += 1
-
-            k = threading.Thread(target=killer)
-            k.start()
-            with ThreadPoolExecutor(3) as pool:
-                list(pool.map(drive, ids))
-            stop.set()
-            k.join()
+            seen.ids = ids = [r["id"] for r in created]
+            seen.outcomes = _drive_storm(server, token, ids, volunteers)
             _wait_workers(server, 2)
-            statuses = assert_consistent(db, ids)
+            seen.statuses = _outcome(assert_consistent, db, ids)
             # A last intake, and the whole server dies at once (supervisor and workers, no clean-up).
             with httpx.Client(base_url=server.base_url, timeout=60) as c:
                 overdue = c.post("/api/v1/requests", json=BODY | {"channel": "web"}).json()  # a resident
         finally:
             server.crash()
-        log = server.log_text()
-        assert "died" in log, "at least one worker was killed and replaced"
-        assert "database is locked" not in log.lower()
-        assert set(statuses.values()) == {Status.ON_SITE}, (statuses, outcomes)
-        assert not [o for o in outcomes if o.startswith("5") and o != "503"], outcomes
+        seen.log = server.log_text()
         with db.reader() as s:
             breaches = s.scalars(
                 select(RequestEvent).where(RequestEvent.request_id.in_(ids), RequestEvent.action == "breach")
             ).all()
-            onsite = sorted(e.request_id for e in breaches if "onsite" in e.data["breached"])
-            assert onsite == sorted(ids), (onsite, outcomes)  # each case breached once, however many kills
+            seen.onsite = sorted(e.request_id for e in breaches if "onsite" in e.data["breached"])
             req = s.get(ServiceRequest, overdue["id"])
             due = req.due_response_at
-            assert not req.response_breached
+            seen.breached_at_the_crash = req.response_breached
         while time.time() < due.timestamp() + 1:  # the deadline passes while no process runs
             time.sleep(0.2)
         with db.reader() as s:
-            assert not s.get(ServiceRequest, overdue["id"]).response_breached
+            seen.breached_while_down = s.get(ServiceRequest, overdue["id"]).response_breached
         with tool.serve(url, workers=1, tmp=tmp_path / "second", env=env):
             deadline = time.monotonic() + 30
             while True:
                 with db.reader() as s:
-                    if s.get(ServiceRequest, overdue["id"]).response_breached:
-                        break
-                assert time.monotonic() < deadline, "the restarted server never applied the overdue deadline"
+                    seen.breached_after_restart = s.get(ServiceRequest, overdue["id"]).response_breached
+                if seen.breached_after_restart or time.monotonic() >= deadline:
+                    break
                 time.sleep(0.2)
             time.sleep(1.5)  # a few more ticks
-        assert_consistent(db, [*ids, overdue["id"]])
+        seen.final = _outcome(assert_consistent, db, [*ids, overdue["id"]])
         with db.reader() as s:
-            trail = s.scalars(select(RequestEvent).where(RequestEvent.request_id == overdue["id"])).all()
-            req = s.get(ServiceRequest, overdue["id"])
+            seen.trail = s.scalars(select(RequestEvent).where(RequestEvent.request_id == overdue["id"])).all()
+            seen.overdue = s.get(ServiceRequest, overdue["id"])
         db.dispose()
+    return seen
+
+
+def test_storm_leaves_every_case_whole(storm):
+    _answer(storm.statuses)
+
+
+def test_storm_brings_every_case_on_site(storm):
+    statuses = _answer(storm.statuses)
+    assert set(statuses.values()) == {Status.ON_SITE}, (statuses, storm.outcomes)
+
+
+def test_storm_kills_workers_that_are_replaced_without_locking_the_database(storm):
+    assert "died" in storm.log, "at least one worker was killed and replaced"
+    assert "database is locked" not in storm.log.lower()
+
+
+def test_storm_answers_no_server_error_but_503(storm):
+    assert not [o for o in storm.outcomes if o.startswith("5") and o != "503"], storm.outcomes
+
+
+def test_storm_breaches_each_on_site_deadline_once(storm):
+    assert storm.onsite == sorted(storm.ids), (storm.onsite, storm.outcomes)  # each once, however many kills
+
+
+def test_a_deadline_passing_while_no_server_runs_is_not_yet_breached(storm):
+    assert not storm.breached_at_the_crash
+    assert not storm.breached_while_down
+
+
+def test_the_next_server_breaches_the_overdue_deadline(storm):
+    assert storm.breached_after_restart, "the restarted server never applied the overdue deadline"
+
+
+def test_every_case_is_whole_after_the_restart(storm):
+    _answer(storm.final)
+
+
+def test_the_overdue_case_is_breached_exactly_once_and_escalated(storm):
+    trail, req = storm.trail, storm.overdue
     assert len([e for e in trail if e.action == "breach" and "response" in e.data["breached"]]) == 1
     assert req.level.value != "grid" and req.warning_level.value in ("orange", "red")
