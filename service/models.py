@@ -10,6 +10,7 @@ from service.events.models import OutboxEvent
 from service.followups.models import FollowUp
 from service.grids.models import Grid, GridLayer, GridVersion, GridWorker, grid_assignments
 from service.households.models import HouseholdVisit, KeyHousehold
+from service.imports.models import FeatureVersion, ImportRun
 from service.network.models import StreetEdge, StreetNode
 from service.open311.models import ApiClient
 from service.organisations.models import Department, PartyOrg, PartyOrgKind, department_pairings
@@ -42,12 +43,14 @@ __all__ = [
     "Department",
     "DisputeLog",
     "DuplicateSuggestion",
+    "FeatureVersion",
     "FollowUp",
     "Grid",
     "GridLayer",
     "GridVersion",
     "GridWorker",
     "HouseholdVisit",
+    "ImportRun",
     "JointMeetingItem",
     "KeyHousehold",
     "OutboxEvent",

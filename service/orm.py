@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import DateTime, MetaData, String, TypeDecorator
+from sqlalchemy import DateTime, Integer, MetaData, String, TypeDecorator
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -73,6 +73,15 @@ class RefMixin:
     """A stable external reference (demo key, ``osm:way/123``…) so imports can be repeated safely."""
 
     ref: Mapped[str | None] = mapped_column(String(80), unique=True)
+
+
+class VersionedMixin:
+    """A row an import keeps by its code: ``version`` grows with each change an import makes (the
+    state before is kept in ``feature_versions``), ``retired_at`` is set when an import with
+    ``retire_missing`` no longer lists it. Retired rows drop out of every read path of their domain."""
+
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
 
 
 class TimestampMixin:

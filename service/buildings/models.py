@@ -6,10 +6,10 @@ from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.orm import Base, RefMixin
+from service.orm import Base, RefMixin, VersionedMixin
 
 
-class Building(Base, RefMixin):
+class Building(Base, RefMixin, VersionedMixin):
     __tablename__ = "buildings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

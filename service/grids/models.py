@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from service.areas.models import Area
 from service.organisations.models import PartyOrg
-from service.orm import Base, NamedMixin, RefMixin, TimestampMixin, UtcDateTime, enum_type
+from service.orm import Base, NamedMixin, RefMixin, TimestampMixin, UtcDateTime, VersionedMixin, enum_type
 
 
 class GridLayer(StrEnum):
@@ -83,7 +83,7 @@ class WorkerRole(StrEnum):
     MEMBER = "member"
 
 
-class GridWorker(Base, NamedMixin, RefMixin):
+class GridWorker(Base, NamedMixin, RefMixin, VersionedMixin):
     """A grid worker (网格员); in our practice a party member, often a branch secretary."""
 
     __tablename__ = "grid_workers"

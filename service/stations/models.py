@@ -9,7 +9,7 @@ from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.orm import Base, NamedMixin, RefMixin, TimestampMixin, UtcDateTime, enum_type
+from service.orm import Base, NamedMixin, RefMixin, TimestampMixin, UtcDateTime, VersionedMixin, enum_type
 
 
 class StationType(StrEnum):
@@ -37,7 +37,7 @@ STATION_TYPE_LABELS: dict[StationType, tuple[str, str]] = {
 }
 
 
-class Station(Base, NamedMixin, RefMixin, TimestampMixin):
+class Station(Base, NamedMixin, RefMixin, VersionedMixin, TimestampMixin):
     __tablename__ = "stations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -8,7 +8,7 @@ from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.orm import Base, NamedMixin, RefMixin, UtcDateTime
+from service.orm import Base, NamedMixin, RefMixin, UtcDateTime, VersionedMixin
 
 
 class Skill:
@@ -31,7 +31,7 @@ class Skill:
     )
 
 
-class Volunteer(Base, NamedMixin, RefMixin):
+class Volunteer(Base, NamedMixin, RefMixin, VersionedMixin):
     __tablename__ = "volunteers"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
