@@ -21,10 +21,16 @@ The upload's name only chooses among these; it never reaches GDAL, which opens f
 fresh temporary directory. The process keeps no other GDAL driver and has GDAL's network access
 off (service/common/gdal.py). Every refusal is a :class:`VectorFileError` whose message names the
 rule broken and never repeats the file's content.
+
+A Shapefile's text is decoded in the ``encoding`` asked for; else in the one its ``.cpg`` names; else
+in the one its ``.dbf`` bytes show (UTF-8 when they decode strictly as UTF-8, otherwise GB18030,
+the superset of GBK that Chinese GIS tools write), which :class:`VectorSource` reports as guessed.
+Text that does not decode is an :class:`~service.common.errors.Invalid` naming ``encoding``.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import logging
@@ -84,34 +90,63 @@ class Limits:
     tmp_dir: Path | None = None
 
 
-def read_vector_file(data: bytes, *, filename: str, limits: Limits) -> gpd.GeoDataFrame:
+@dataclass
+class VectorSource:
+    """What :func:`read_vector_source` read: the features, and what the file said about itself."""
+
+    frame: gpd.GeoDataFrame
+    #: ``geojson``, ``gpkg`` or ``zip`` (a zipped Shapefile).
+    kind: str
+    #: The file states its CRS itself: a GeoJSON ``crs`` member, a GeoPackage SRS, a Shapefile ``.prj``.
+    crs_explicit: bool
+    #: The text encoding a Shapefile was decoded in (None: GeoJSON and GeoPackage, always UTF-8).
+    encoding: str | None = None
+    #: True when that encoding was detected from the bytes (no ``encoding`` asked for, no ``.cpg``).
+    encoding_guessed: bool = False
+
+
+def read_vector_file(data: bytes, *, filename: str, limits: Limits, encoding: str | None = None) -> gpd.GeoDataFrame:
     """The features of an uploaded GeoJSON, GeoPackage or zipped Shapefile, as GDAL reads them.
 
-    ``filename`` only tells which of the three the upload claims to be."""
+    ``filename`` only tells which of the three the upload claims to be; ``encoding`` is the text
+    encoding of a Shapefile's ``.dbf`` (see :func:`read_vector_source`)."""
+    return read_vector_source(data, filename=filename, limits=limits, encoding=encoding).frame
+
+
+def read_vector_source(data: bytes, *, filename: str, limits: Limits, encoding: str | None = None) -> VectorSource:
+    """:func:`read_vector_file` with what the file says about its CRS and text encoding."""
     if len(data) > limits.upload_bytes:
         raise VectorFileError(f"the file is larger than {limits.upload_bytes} bytes", status=413)
     kind = _kind(data, filename)
+    codec = checked_encoding(encoding) if encoding is not None else None
     prime_gdal()  # the driver allow-list and the network switch, before GDAL sees the file
+    used: str | None = None
+    guessed = False
     with tempfile.TemporaryDirectory(prefix="layer-", dir=limits.tmp_dir) as tmp:
         folder = Path(tmp)
         if kind == "geojson":
             path = folder / "layer.geojson"
-            path.write_bytes(_checked_geojson(data, limits))
+            checked, explicit = _checked_geojson_crs(data, limits)
+            path.write_bytes(checked)
             source = f"GeoJSON:{path}"
         elif kind == "gpkg":
             path = folder / "layer.gpkg"
             path.write_bytes(data)
             _check_geopackage(path)
             source = f"GPKG:{path}"
+            explicit = True  # GDAL reports no CRS for a table whose SRS is undefined
         else:
-            source = str(_unpack_shapefile(data, folder, limits))
-        frame = _read(source, kind, limits)
+            shp = _unpack_shapefile(data, folder, limits)
+            source = str(shp)
+            explicit = (folder / "layer.prj").exists()
+            used, codec, guessed = _shapefile_encoding(folder, codec)
+        frame = _read(source, kind, limits, codec)
     if len(frame) > limits.features:
         raise VectorFileError(f"the file holds more than {limits.features} features", status=413)
     vertices = int(shapely.get_num_coordinates(frame.geometry.values).sum()) if len(frame) else 0
     if vertices > limits.vertices:
         raise VectorFileError(f"the file holds more than {limits.vertices} vertices", status=413)
-    return frame
+    return VectorSource(frame, kind, explicit and frame.crs is not None, used, guessed)
 
 
 # -- which format ------------------------------------------------------------------------------
@@ -144,6 +179,11 @@ def _refuse_constant(_name: str) -> Any:
 
 def _checked_geojson(data: bytes, limits: Limits) -> bytes:
     """The GeoJSON re-serialised from what was checked, so GDAL reads exactly that."""
+    return _checked_geojson_crs(data, limits)[0]
+
+
+def _checked_geojson_crs(data: bytes, limits: Limits) -> tuple[bytes, bool]:
+    """:func:`_checked_geojson`, and whether the file names its CRS (a ``crs`` member)."""
     try:
         body = json.loads(data.decode("utf-8-sig"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -162,7 +202,8 @@ def _checked_geojson(data: bytes, limits: Limits) -> bytes:
         name = crs.get("properties", {}).get("name") if isinstance(crs, dict) and crs.get("type") == "name" else None
         if not isinstance(name, str) or not CRS_NAME.fullmatch(name):
             raise VectorFileError('a GeoJSON "crs" may only name a CRS such as EPSG:4490')
-    return json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
+    explicit = body.get("crs") is not None
+    return json.dumps(body, ensure_ascii=False, allow_nan=False).encode(), explicit
 
 
 # -- GeoPackage ------------------------------------------------------------------------------
@@ -303,11 +344,103 @@ def _check_shapefile_parts(folder: Path) -> None:
 _NAMES = {"geojson": "GeoJSON", "gpkg": "a GeoPackage", "zip": "a Shapefile"}
 
 
-def _read(source: str, kind: str, limits: Limits) -> gpd.GeoDataFrame:
+def _read(source: str, kind: str, limits: Limits, encoding: str | None = None) -> gpd.GeoDataFrame:
     import pyogrio
 
     try:
-        return pyogrio.read_dataframe(source, max_features=limits.features + 1)
+        return pyogrio.read_dataframe(source, max_features=limits.features + 1, encoding=encoding)
+    except UnicodeDecodeError:
+        raise Invalid(f"the file's text cannot be decoded as {encoding}", field="encoding") from None
     except Exception as exc:  # pyogrio raises many kinds; its text may quote the file, so it is not passed on
         log.info("layer file refused by GDAL: %s", type(exc).__name__)
         raise VectorFileError(f"the file cannot be read as {_NAMES[kind]}") from None
+
+
+# -- text encodings ----------------------------------------------------------------------------
+
+
+def checked_encoding(name: str) -> str:
+    """The codec an ``encoding`` option names (``gbk``, ``GB18030``, ``utf-8``, ``cp936``, …);
+    Invalid naming ``encoding`` when Python knows no such text encoding."""
+    text = name.strip() if isinstance(name, str) else ""
+    try:
+        info = codecs.lookup(text) if re.fullmatch(r"[A-Za-z0-9_.\-]{1,40}", text) else None
+    except LookupError:
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise Invalid("encoding must name a text encoding such as utf-8, gbk or gb18030", field="encoding")
+    return info.name
+
+
+def _cpg_codec(text: str) -> str | None:
+    """The Python codec a ``.cpg`` names the way GDAL reads it ("936" is CP936, "88591" ISO-8859-1)."""
+    name = text.strip()
+    if name.isdigit():
+        name = f"iso-8859-{name[4:]}" if name.startswith("8859") and len(name) > 4 else f"cp{name}"
+    try:
+        return checked_encoding(name)
+    except Invalid:
+        return None
+
+
+def detect_text_encoding(chunks: list[bytes]) -> tuple[str | None, bool]:
+    """(codec, guessed) for text whose encoding nobody named: None for pure ASCII (nothing to guess),
+    ``utf-8`` when every chunk decodes strictly as UTF-8, else ``gb18030``; Invalid naming
+    ``encoding`` when it is neither."""
+    if all(chunk.isascii() for chunk in chunks):
+        return None, False
+    for codec in ("utf-8", "gb18030"):
+        try:
+            for chunk in chunks:
+                chunk.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        return codec, True
+    raise Invalid(
+        "the file's text is neither UTF-8 nor GB18030/GBK: send the encoding it is written in",
+        field="encoding",
+    )
+
+
+def _dbf_text(path: Path) -> list[bytes]:
+    """The raw bytes of a .dbf's field names and of each character column (one chunk per column,
+    its cells joined by newlines, so a decoder sees the cells whole)."""
+    raw = path.read_bytes()
+    header_len = int.from_bytes(raw[8:10], "little")
+    record_len = int.from_bytes(raw[10:12], "little")
+    count = int.from_bytes(raw[4:8], "little")
+    names: list[bytes] = []
+    columns: list[tuple[int, int]] = []
+    offset = 1  # the deletion flag
+    pos = 32
+    while pos + 32 <= min(header_len, len(raw)) and raw[pos] != 0x0D:
+        descriptor = raw[pos : pos + 32]
+        names.append(descriptor[:11].split(b"\x00", 1)[0])
+        width = descriptor[16]
+        if descriptor[11:12] in (b"C", b"c"):
+            columns.append((offset, width))
+        offset += width
+        pos += 32
+    body = raw[header_len:]
+    if record_len <= 0:
+        return [b"\n".join(names)]
+    count = min(count, len(body) // record_len)
+    records = [body[i * record_len : (i + 1) * record_len] for i in range(count)]
+    chunks = [b"\n".join(names)]
+    for start, width in columns:
+        chunks.append(b"\n".join(r[start : start + width].rstrip(b" \x00") for r in records))
+    return chunks
+
+
+def _shapefile_encoding(folder: Path, asked: str | None) -> tuple[str | None, str | None, bool]:
+    """(encoding reported, codec handed to pyogrio, guessed) for the unpacked Shapefile in ``folder``:
+    the option, else the .cpg, else detection from the .dbf's bytes."""
+    if asked is not None:
+        return asked, asked, False
+    cpg = folder / "layer.cpg"
+    if cpg.exists():
+        text = cpg.read_bytes().decode("ascii").strip()
+        codec = _cpg_codec(text)
+        return (codec or text), codec, False  # a name Python does not know is left to GDAL
+    codec, guessed = detect_text_encoding(_dbf_text(folder / "layer.dbf"))
+    return (codec or "ascii"), codec, guessed
