@@ -369,13 +369,15 @@ def size_outliers(
     factor: float = 10.0,
 ) -> list[Outlier]:
     """Values outside ``usual`` (low, high), else more than ``factor`` times above or below the median
-    of the other values (only with at least 3 values and a positive median). One outlier per value,
+    of all the values, siblings and itself (only with at least 3 values and a positive median). One outlier per value,
     the usual range first; None and NaN are skipped.
 
     Works on anything sized: areas in km² with ``USUAL_AREA_KM2[level]``, or households per grid
     with ``USUAL_GRID_HOUSEHOLDS`` (or ``usual=None`` to compare with the siblings only)."""
     vals = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
     finite = np.isfinite(vals)
+    siblings = vals[finite]
+    median = float(np.median(siblings)) if len(siblings) else 0.0
     out: list[Outlier] = []
     for i, value in enumerate(vals):
         if not finite[i]:
@@ -388,12 +390,7 @@ def size_outliers(
             if value > high:
                 out.append(Outlier(i, float(value), "oversized", "usual", float(high)))
                 continue
-        others = np.delete(vals, i)
-        others = others[np.isfinite(others)]
-        if len(others) < 2:  # fewer than 3 siblings in all
-            continue
-        median = float(np.median(others))
-        if median <= 0:
+        if len(siblings) < 3 or median <= 0:
             continue
         if value > factor * median:
             out.append(Outlier(i, float(value), "oversized", "siblings", median))
