@@ -31,6 +31,7 @@ from service.followups.routes import router as followups_router
 from service.grids.layer_routes import router as grid_layers_router
 from service.grids.routes import router as grids_router
 from service.households.routes import router as households_router
+from service.imports.routes import router as imports_router
 from service.jobs import loop as scheduler
 from service.live.routes import router as live_router
 from service.network.routes import router as network_router
@@ -118,6 +119,7 @@ def create_app(
     for router in (
         auth_router,
         areas_router,
+        imports_router,
         grid_layers_router,
         grids_router,
         buildings_router,
@@ -173,5 +175,6 @@ def _add_docs(app: FastAPI) -> None:
             "<li><a href=/docs>API documentation</a></li>"
             "<li><a href=/api/v1/grids>Grids (GeoJSON)</a></li>"
             "<li><a href=/api/v1/stations>Stations (GeoJSON)</a></li>"
-            "<li><a href=/api/v1/areas>Areas</a></li></ul>"
+            "<li><a href=/api/v1/areas>Areas (GeoJSON)</a></li>"
+            "<li><a href=/api/v1/areas/tree>Area hierarchy (tree)</a></li></ul>"
         )

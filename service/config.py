@@ -74,6 +74,10 @@ class Settings(BaseSettings):
 
     grid_code_pattern: str = DEFAULT_GRID_CODE_PATTERN
     locate_max_distance_m: float = Field(default=200.0, ge=0)
+    #: Bulk locate (``POST /api/v1/grids/locate``): the most points, and the largest body, in one
+    #: request; more gets 413 (100,000 points as GeoJSON take about 11 MB, as CSV about 3 MB).
+    locate_bulk_max_points: int = Field(default=100_000, ge=1)
+    locate_bulk_max_bytes: int = Field(default=24 * 1024 * 1024, ge=1)
     #: Grid edits: overlaps and gaps smaller than this are tolerated (digitising noise).
     grid_tolerance_m2: float = Field(default=1.0, ge=0)
     grid_max_vertices: int = Field(default=20_000, ge=4)
@@ -85,6 +89,18 @@ class Settings(BaseSettings):
     layer_max_vertices: int = Field(default=2_000_000, ge=4)
     #: Where an import writes its fixed-name copies of the file (None: the system's temp directory).
     layer_tmp_dir: Path | None = None
+    #: Onboarding imports (``POST /api/v1/imports/{kind}``, ``neighborgrid import``): the largest
+    #: file, what a zip (Shapefile, .xlsx) may unpack to, and the most features and vertices in one.
+    import_upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    import_unpacked_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)
+    import_max_features: int = Field(default=400_000, ge=1)
+    import_max_vertices: int = Field(default=20_000_000, ge=4)
+    #: A child sticking out of its parent by no more than this band along the boundary is clipped
+    #: to it (digitising noise); beyond it, the import warns ``outside_parent`` and keeps the shape.
+    import_clip_tolerance_m: float = Field(default=5.0, ge=0)
+    #: Overlaps and gaps among siblings (areas of one parent, grids of one community) above this
+    #: are reported as warnings.
+    import_sibling_tolerance_m2: float = Field(default=50.0, ge=0)
     #: A grid holds 300-500 households in local practice; outside the band an edit gets a warning.
     grid_households_min: int = 300
     grid_households_max: int = 500
