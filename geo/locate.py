@@ -127,11 +127,21 @@ class PolygonIndex:
         Points strictly inside one polygon are resolved in one vectorised tree query; the few on
         boundaries or outside go through the single-point rules, so the answers are identical.
         """
+        return self.locate_many_located(lons, lats, max_distance_m=max_distance_m)[0]
+
+    def locate_many_located(
+        self, lons: np.ndarray, lats: np.ndarray, *, max_distance_m: float = 200.0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``locate_many`` with the rest of each ``Located``: ``(index, outside_coverage, distance_m)``,
+        the index -1 and the distance NaN where no polygon is within reach (``outside_coverage`` True
+        there, as ``locate`` says); distances rounded as ``locate`` rounds them."""
         lons = np.asarray(lons, dtype=float)
         lats = np.asarray(lats, dtype=float)
         result = np.full(len(lons), -1, dtype=np.int64)
+        outside_flag = np.ones(len(lons), dtype=bool)
+        distance = np.full(len(lons), np.nan)
         if not len(self.keys) or not len(lons):
-            return result
+            return result, outside_flag, distance
         points = shapely.points(lons, lats)
         snap = self._snap_deg(float(np.nanmean(lats)))
         pt_idx, poly_idx = self.tree.query(points, predicate="dwithin", distance=snap * 1.01)
@@ -140,22 +150,30 @@ class PolygonIndex:
         first = np.full(len(lons), -1, dtype=np.int64)
         first[pt_idx[::-1]] = poly_idx[::-1]
         result[single] = first[single]
+        outside_flag[single] = False
+        distance[single] = 0.0
         outside = np.flatnonzero(counts == 0)
         if len(outside) and max_distance_m > 0:
-            result[outside] = self._nearest_many(lons[outside], lats[outside], max_distance_m)
+            found, metres = self._nearest_many(lons[outside], lats[outside], max_distance_m)
+            result[outside] = found
+            distance[outside] = [round(float(m), 3) if k >= 0 else math.nan for k, m in zip(found, metres, strict=True)]
         index_of = {k: i for i, k in enumerate(self.keys)}
         for i in np.flatnonzero(counts > 1):  # on a shared boundary: the single-point rule
-            found = self.locate(float(lons[i]), float(lats[i]), max_distance_m=max_distance_m)
-            result[i] = -1 if found.key is None else index_of[found.key]
-        return result
+            located = self.locate(float(lons[i]), float(lats[i]), max_distance_m=max_distance_m)
+            result[i] = -1 if located.key is None else index_of[located.key]
+            outside_flag[i] = located.outside_coverage
+            distance[i] = np.nan if located.distance_m is None else located.distance_m
+        return result, outside_flag, distance
 
-    def _nearest_many(self, lons: np.ndarray, lats: np.ndarray, max_distance_m: float) -> np.ndarray:
-        """Vectorised ``_nearest`` for points outside every polygon (same ties: lowest index)."""
+    def _nearest_many(self, lons: np.ndarray, lats: np.ndarray, max_distance_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised ``_nearest`` for points outside every polygon (same ties: lowest index): the
+        index of the nearest polygon (-1: none within reach) and its distance in metres."""
         out = np.full(len(lons), -1, dtype=np.int64)
+        dist = np.full(len(lons), np.nan)
         reach = metres_to_degrees(max_distance_m, float(np.max(np.abs(lats)))) * 1.5
         p_idx, g_idx = self.tree.query(shapely.points(lons, lats), predicate="dwithin", distance=reach)
         if not len(p_idx):
-            return out
+            return out, dist
         assert self.projection is not None
         x, y = self.projection.forward(lons[p_idx], lats[p_idx])
         metres = shapely.distance(self._metric_geoms()[g_idx], shapely.points(x, y))
@@ -165,4 +183,5 @@ class PolygonIndex:
         first[1:] = p_idx[1:] != p_idx[:-1]
         keep = first & (metres <= max_distance_m)
         out[p_idx[keep]] = g_idx[keep]
-        return out
+        dist[p_idx[keep]] = metres[keep]
+        return out, dist

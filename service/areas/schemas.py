@@ -1,11 +1,11 @@
-"""What the area endpoints answer: the hierarchy as a tree, one area as GeoJSON."""
+"""What the area endpoints answer: lists of areas as GeoJSON, the hierarchy as a tree, one area."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
 from service.areas.models import AreaLevel
-from service.common.geojson import Feature, Geometry
+from service.common.geojson import Feature, FeatureCollection, Geometry
 
 
 class AreaSummary(BaseModel):
@@ -27,7 +27,27 @@ class AreaNode(AreaSummary):
 
 
 class AreaProperties(AreaSummary):
+    """One area: its parent by id and by code, and its version (grows with each import that changes it)."""
+
+    parent_code: str | None
     parent_id: int | None
+    version: int
 
 
 AreaFeature = Feature[AreaProperties]
+
+
+class AreaListProperties(BaseModel):
+    """An area in a list. With ``fields=``, only the properties named there are present."""
+
+    id: int | None = None
+    code: str | None = None
+    name_zh: str | None = None
+    name_en: str | None = None
+    level: AreaLevel | None = None
+    parent_code: str | None = Field(default=None, description="the code of the area directly above")
+    parent_id: int | None = None
+    version: int | None = Field(default=None, description="grows with each import that changes the area")
+
+
+AreaCollection = FeatureCollection[AreaListProperties]

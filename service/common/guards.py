@@ -1,7 +1,8 @@
 """An ASGI guard in front of every route: size limits, text that is really UTF-8, no NUL characters.
 
 * A body over the limit gets 413 (``max_body_bytes``; uploads get ``max_photo_bytes`` plus room
-  for the form), whether or not it announced its length.
+  for the form; a route named in ``route_limits``, such as bulk locate, its own limit), whether or
+  not it announced its length.
 * A JSON body that is not UTF-8 gets 400, and one that declares another charset 415 (JSON is UTF-8,
   RFC 8259); a query string or form body whose percent-escapes are not UTF-8 gets 400 naming the
   parameter; a JSON body nested deeper than ``MAX_JSON_DEPTH`` gets 422 (the parser would give up
@@ -98,10 +99,19 @@ async def _problem(send: Send, status: int, title: str, detail: str, field: str 
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_upload_bytes: int,
+        route_limits: dict[tuple[str, str], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
+        #: ``(METHOD, path) -> bytes`` for the few routes whose plain bodies may be larger.
+        self.route_limits = route_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,6 +137,7 @@ class RequestGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         content_type = headers.get("content-type", "").lower()
         limit = self.max_upload_bytes if content_type.startswith("multipart/") else self.max_body_bytes
+        limit = self.route_limits.get((scope["method"], path), limit)
         declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             await _problem(send, 413, "Content too large", f"the body is larger than {limit} bytes", "body", path)

@@ -129,7 +129,10 @@ def install(app, settings) -> None:
     from service.common.problems import problem_response
 
     upload_bytes = max(settings.max_photo_bytes, settings.layer_upload_max_bytes)  # each route checks its own
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=upload_bytes + 65536)
+    bulk = {("POST", "/api/v1/grids/locate"): settings.locate_bulk_max_bytes}  # its own cap, checked again there
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, max_upload_bytes=upload_bytes + 65536, route_limits=bulk
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from geo.coords import CoordType
 from service.auth.deps import OptionalUser, require_roles
 from service.auth.models import STAFF_ROLES, Role, User
+from service.common.errors import TooLarge
 from service.common.etags import if_match_version
 from service.common.geoinput import parse_geometry
 from service.common.params import MAX_DB_ID, BBoxParam, IdPath, PointParam
@@ -19,9 +21,11 @@ from service.common.times import parse_iso
 from service.config import Settings
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
 from service.grids import editing, history
+from service.grids.bulk import bulk_locate
 from service.grids.editing import Proposal
 from service.grids.models import GridChange, GridLayer
 from service.grids.schemas import (
+    BulkLocation,
     EditResult,
     GeometryEdit,
     GridCollection,
@@ -33,12 +37,13 @@ from service.grids.schemas import (
     RevertIn,
     SplitIn,
 )
-from service.grids.service import current_grid, grid_features, grids_answer
+from service.grids.service import LOCATE_FIELDS, current_grid, grid_features, grids_answer, locate_fields
 from service.grids.service import locate as locate_in_layers
 
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"])
 
 Planner = Annotated[User, Depends(require_roles(Role.PLANNER, Role.ADMIN))]
+Staff = Annotated[User, Depends(require_roles(*STAFF_ROLES))]
 POLYGONAL = {"Polygon", "MultiPolygon"}
 
 
@@ -83,7 +88,7 @@ def grids(
 
 @router.get(
     "/locate",
-    summary="Which grid, community, compound and building hold a point",
+    summary="Which grid, areas (city … compound), community, compound and building hold a point",
     response_model=Location,
     response_model_exclude_unset=True,
 )
@@ -94,11 +99,19 @@ def locate(
     point: PointParam,
     layer: GridLayer = Query(GridLayer.ONE_NETWORK),
     at: AtParam = None,
+    fields: str | None = Query(
+        None,
+        max_length=100,
+        description="comma-separated members to answer, among " + ", ".join(LOCATE_FIELDS) + " (outside_coverage, "
+        "distance_m and point always); the grid's geometry only when `geometry` is listed. Without it: everything",
+        examples=["grid,areas"],
+    ),
 ) -> dict[str, Any]:
     """A point on a shared boundary goes to one grid, chosen deterministically; a point outside
     every grid gets the nearest grid within the configured distance, flagged ``outside_coverage``.
-    GCJ-02 and BD-09 input is converted to WGS84 first. With ``at``, the grid that held the point
-    on that date."""
+    ``areas`` is the chain of current areas holding the point, top level first (city, district,
+    township, community, compound, as far as they are loaded; [] in none). GCJ-02 and BD-09 input
+    is converted to WGS84 first. With ``at``, the grid that held the point on that date."""
     return locate_in_layers(
         session,
         lon=point.lon,
@@ -107,7 +120,70 @@ def locate(
         at=_at(at),
         max_distance_m=settings.locate_max_distance_m,
         with_people=_is_staff(user),
+        fields=locate_fields(fields),
     )
+
+
+async def _bulk_body(request: Request, settings: SettingsDep) -> tuple[bytes, str]:
+    """The raw body and its Content-Type, read up to ``locate_bulk_max_bytes`` (413 past it)."""
+    limit = settings.locate_bulk_max_bytes
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is larger than {limit} bytes", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks), request.headers.get("content-type", "")
+
+
+_BULK_EXAMPLE_CSV = "id,lon,lat\nA-1,117.7531,24.6209\nA-2,117.7556,24.6231\n"
+_BULK_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The points: a GeoJSON FeatureCollection of Points (each feature's id is answered back), a "
+        "MultiPoint geometry, or a CSV with a header row: lon,lat (or lng/longitude/x/经度 and latitude/y/纬度) and "
+        "optionally id. UTF-8 (a CSV may also be GB18030).",
+        "content": {
+            "application/json": {"schema": {"type": "object", "description": "FeatureCollection or MultiPoint"}},
+            "application/geo+json": {"schema": {"type": "object"}},
+            "text/csv": {"schema": {"type": "string"}, "example": _BULK_EXAMPLE_CSV},
+        },
+    }
+}
+
+
+@router.post(
+    "/locate",
+    summary="Locate many points at once: grid and area codes for each (staff)",
+    response_model=BulkLocation,
+    openapi_extra=_BULK_BODY,
+)
+def locate_bulk(
+    _user: Staff,
+    body: Annotated[tuple[bytes, str], Depends(_bulk_body)],
+    session: ReadSession,
+    settings: SettingsDep,
+    coord_type: CoordType = Query(
+        CoordType.WGS84, description="wgs84 (GPS), gcj02 (Amap, Tencent, WeChat maps) or bd09 (Baidu)"
+    ),
+    layer: GridLayer = Query(GridLayer.ONE_NETWORK),
+) -> JSONResponse:
+    """Up to ``locate_bulk_max_points`` points (413 past it), answered in the request's order with
+    the same rules as ``GET /grids/locate``: ``grid_code``, ``grid_id``, ``outside_coverage``,
+    ``distance_m``, and ``areas`` (level → code of each area holding the point). ``lon``/``lat`` are
+    answered in WGS84. A bad point is a 422 naming it (``features[3].geometry``, ``coordinates[12]``,
+    ``points[12].lon``). A large answer: sent as built."""
+    data, content_type = body
+    answer = bulk_locate(
+        session,
+        data=data,
+        content_type=content_type,
+        coord_type=coord_type,
+        layer=layer,
+        max_points=settings.locate_bulk_max_points,
+        max_distance_m=settings.locate_max_distance_m,
+    )
+    return JSONResponse(answer)
 
 
 # -- editing ------------------------------------------------------------------------------

@@ -168,10 +168,16 @@ class GridAtProperties(BaseModel):
 
 
 class Location(BaseModel):
-    """Which grid, community, compound and building hold a point. With ``at``, the grid of that
-    moment only (no community, compound or building)."""
+    """Which grid, areas, community, compound and building hold a point. With ``at``, the grid of
+    that moment only (no areas, community, compound or building). With ``fields``, only the members
+    named there (``outside_coverage``, ``distance_m``, ``point`` and ``at`` always)."""
 
-    grid: Feature[GridAtProperties] | Feature[GridProperties] | None
+    grid: Feature[GridAtProperties] | Feature[GridProperties] | None = Field(
+        default=None, description="its geometry null when fields= is given without geometry"
+    )
+    areas: list[AreaSummary] | None = Field(
+        default=None, description="every area holding the point, top level first (city, district, ... compound)"
+    )
     community: AreaSummary | None = None
     compound: AreaSummary | None = None
     building: BuildingSummary | None = None
@@ -179,6 +185,28 @@ class Location(BaseModel):
     distance_m: float | None
     at: str | None = Field(default=None, description="only when asked with at")
     point: LocatedPoint
+
+
+class BulkLocated(BaseModel):
+    """One point of a bulk locate, in the request's order."""
+
+    index: int = Field(description="the point's position in the request, from 0")
+    id: str | int | None = Field(description="the feature's id or the CSV's id column, if sent")
+    lon: float = Field(description="WGS84, 8 decimals")
+    lat: float = Field(description="WGS84, 8 decimals")
+    grid_code: str | None
+    grid_id: int | None
+    outside_coverage: bool
+    distance_m: float | None = Field(description="0 inside a grid; to the nearest grid when outside; null: no grid")
+    areas: dict[str, str] = Field(description="level -> code of each area holding the point, e.g. district: 350625")
+
+
+class BulkLocation(BaseModel):
+    """Every point of a bulk locate, in the request's order."""
+
+    layer: GridLayer
+    count: int
+    points: list[BulkLocated]
 
 
 # -- previews and edits -----------------------------------------------------------------------

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -19,7 +20,7 @@ from service.buildings.models import Building
 from service.buildings.service import building_summary
 from service.common.errors import Invalid, NotFound
 from service.common.geojson import feature
-from service.common.layer_cache import AREAS, BUILDINGS, GRIDS, cached, revisions
+from service.common.layer_cache import AREAS, BUILDINGS, GRIDS, Revisions, cached, revisions
 from service.common.spatial import intersects
 from service.grids.history import features_at, location_at
 from service.grids.models import Grid, GridLayer, GridWorker
@@ -124,6 +125,8 @@ class Location:
     community: Area | None
     compound: Area | None
     building: Building | None
+    #: Every current area holding the point, top level first (city, district, ... compound).
+    areas: list[Area] = field(default_factory=list)
 
 
 def _grid_index(layer: GridLayer):
@@ -138,10 +141,20 @@ def _grid_index(layer: GridLayer):
 
 def _area_index(level: AreaLevel):
     def build(session: Session) -> PolygonIndex:
-        rows = session.execute(select(Area.id, Area.geom).where(Area.level == level).order_by(Area.code)).all()
+        rows = session.execute(
+            select(Area.id, Area.geom).where(Area.level == level, Area.retired_at.is_(None)).order_by(Area.code)
+        ).all()
         return PolygonIndex([r.id for r in rows], [to_shape(r.geom) for r in rows])
 
     return build
+
+
+def _area_indexes(session: Session, known: Revisions) -> list[tuple[AreaLevel, PolygonIndex]]:
+    """The cached index of each level's current areas, top level first."""
+    return [
+        (level, cached(session, f"area-index:{level.value}", (AREAS,), _area_index(level), known=known))
+        for level in AreaLevel
+    ]
 
 
 def _building_index(session: Session) -> PolygonIndex:
@@ -155,26 +168,64 @@ def locate_point(
     """Grid, community, compound and building at a WGS84 point (see ``geo.locate`` for the rules).
 
     The layers come from per-process indexes kept fresh by data revisions (``service.common.layer_cache``)."""
-    known = revisions(session, (GRIDS, AREAS, BUILDINGS))  # one query for the four caches below
+    known = revisions(session, (GRIDS, AREAS, BUILDINGS))  # one query for every cache below
     grids = cached(session, f"grid-index:{layer.value}", (GRIDS,), _grid_index(layer), known=known)
     located = grids.locate(lon, lat, max_distance_m=max_distance_m)
     grid = get_grid(session, grid_id=located.key) if located.key is not None else None
-    communities = cached(session, "area-index:community", (AREAS,), _area_index(AreaLevel.COMMUNITY), known=known)
-    found = communities.locate(lon, lat, max_distance_m=0).key
-    community = session.get(Area, found) if found is not None else (grid.community if grid else None)
-    compounds = cached(session, "area-index:compound", (AREAS,), _area_index(AreaLevel.COMPOUND), known=known)
-    found = compounds.locate(lon, lat, max_distance_m=0).key
-    compound = session.get(Area, found) if found is not None else None
+    held = {  # the indexes are keyed by area id
+        level: cast(int | None, index.locate(lon, lat, max_distance_m=0).key)
+        for level, index in _area_indexes(session, known)
+    }
+    ids = [key for key in held.values() if key is not None]
+    by_id = {a.id: a for a in session.scalars(select(Area).where(Area.id.in_(ids)))} if ids else {}
+    chain = [by_id[key] for key in held.values() if key is not None]
+    community_id, compound_id = held[AreaLevel.COMMUNITY], held[AreaLevel.COMPOUND]
+    community = by_id[community_id] if community_id is not None else (grid.community if grid else None)
+    compound = by_id[compound_id] if compound_id is not None else None
     buildings = cached(session, "building-index", (BUILDINGS,), _building_index, known=known)
     found = buildings.locate(lon, lat, max_distance_m=0).key
     building = session.get(Building, found) if found is not None else None
-    return Location(grid, located, community, compound, building)
+    return Location(grid, located, community, compound, building, chain)
+
+
+#: What ``fields=`` of the locate answer may name (``outside_coverage``, ``distance_m``, ``point``
+#: and ``at`` are always answered); ``geometry`` is the grid's geometry and brings ``grid`` along.
+LOCATE_FIELDS = ("grid", "geometry", "areas", "community", "compound", "building")
+
+
+def locate_fields(fields: str | None) -> frozenset[str] | None:
+    """``fields=grid,areas`` as a set of answer members (None: everything); unknown names are a 422
+    naming ``fields``."""
+    if fields is None:
+        return None
+    names = {n.strip() for n in fields.split(",") if n.strip()}
+    unknown = sorted(names - set(LOCATE_FIELDS))
+    if unknown:
+        raise Invalid(f"unknown field(s) {', '.join(unknown)}; choose among {', '.join(LOCATE_FIELDS)}", field="fields")
+    return frozenset(names | ({"grid"} if "geometry" in names else set()))
+
+
+def _keep(answer: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
+    """The answer with only the members ``fields`` asks for (the grid without its geometry unless
+    ``geometry`` is asked for)."""
+    if fields is None:
+        return answer
+    out = {k: v for k, v in answer.items() if k not in LOCATE_FIELDS or k in fields}
+    if out.get("grid") is not None and "geometry" not in fields:
+        out["grid"] = out["grid"] | {"geometry": None}
+    return out
+
+
+def area_chain(areas: list[Area]) -> list[dict[str, Any]]:
+    """The areas holding a point as the API names them, top level first."""
+    return [summary for a in areas if (summary := area_summary(a)) is not None]
 
 
 def location_dict(session: Session, loc: Location, *, with_people: bool) -> dict[str, Any]:
     """The location as the API answers it (grid as a Feature, areas and building as summaries)."""
     return {
         "grid": grid_features(session, [loc.grid], with_people=with_people)[0] if loc.grid else None,
+        "areas": area_chain(loc.areas),
         "community": area_summary(loc.community),
         "compound": area_summary(loc.compound),
         "building": building_summary(loc.building),
@@ -192,16 +243,55 @@ def locate(
     at: datetime | None,
     max_distance_m: float,
     with_people: bool,
+    fields: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """The locate answer for a WGS84 point: today's grid, community, compound and building, or with
-    ``at`` the grid that held the point then; the point itself is repeated (8 decimals)."""
+    """The locate answer for a WGS84 point: today's grid, the chain of areas holding it, community,
+    compound and building, or with ``at`` the grid that held the point then; the point itself is
+    repeated (8 decimals). ``fields`` (see ``locate_fields``) keeps only some members."""
     if at is not None:
         out = location_at(session, lon=lon, lat=lat, at=at, layer=layer, max_distance_m=max_distance_m)
     else:
         loc = locate_point(session, lon=lon, lat=lat, layer=layer, max_distance_m=max_distance_m)
         out = location_dict(session, loc, with_people=with_people)
+    out = _keep(out, fields)
     out["point"] = {"lon": round(lon, 8), "lat": round(lat, 8), "coord_type": "wgs84"}
     return out
+
+
+def locate_many(
+    session: Session, *, lons: np.ndarray, lats: np.ndarray, layer: GridLayer, max_distance_m: float
+) -> dict[str, Any]:
+    """Locate many WGS84 points at once, by the rules of ``locate`` (``PolygonIndex.locate_many`` on
+    the same cached indexes; no query per point): per point the grid's index, id and code, whether
+    it is outside coverage and how far, and the code of the area of each level that holds it.
+
+    Answers ``{"grid_id", "grid_code", "outside_coverage", "distance_m"}`` as lists in the points'
+    order and ``"areas"``: one dict ``{level: code}`` per point (only the levels that hold it)."""
+    known = revisions(session, (GRIDS, AREAS))
+    grids = cached(session, f"grid-index:{layer.value}", (GRIDS,), _grid_index(layer), known=known)
+    found, outside, distance = grids.locate_many_located(lons, lats, max_distance_m=max_distance_m)
+    grid_ids = [grids.keys[i] if i >= 0 else None for i in found.tolist()]
+    wanted = sorted({g for g in grid_ids if g is not None})
+    codes = dict(session.execute(select(Grid.id, Grid.code).where(Grid.id.in_(wanted))).all()) if wanted else {}
+    areas: list[dict[str, str]] = [{} for _ in range(len(grid_ids))]
+    for level, index in _area_indexes(session, known):
+        if not len(index):
+            continue
+        held = index.locate_many(lons, lats, max_distance_m=0)
+        hits = np.flatnonzero(held >= 0)
+        if not len(hits):
+            continue
+        ids = sorted({index.keys[i] for i in held[hits].tolist()})
+        area_codes = dict(session.execute(select(Area.id, Area.code).where(Area.id.in_(ids))).all())
+        for p, i in zip(hits.tolist(), held[hits].tolist(), strict=True):
+            areas[p][level.value] = area_codes[index.keys[i]]
+    return {
+        "grid_id": grid_ids,
+        "grid_code": [codes[g] if g is not None else None for g in grid_ids],
+        "outside_coverage": outside.tolist(),
+        "distance_m": [None if g is None else d for g, d in zip(grid_ids, distance.tolist(), strict=True)],
+        "areas": areas,
+    }
 
 
 def grids_answer(

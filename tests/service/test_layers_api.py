@@ -15,7 +15,7 @@ from tests.service.helpers import area_m2, assert_problem, shapes
 
 
 def test_area_tree_is_district_township_communities_compounds(anon):
-    tree = anon.get("/api/v1/areas").json()
+    tree = anon.get("/api/v1/areas/tree").json()
     assert [a["level"] for a in tree] == ["district"]
     townships = tree[0]["children"]
     assert [t["level"] for t in townships] == ["township"]
@@ -35,7 +35,7 @@ def test_every_area_lies_inside_its_parent(anon):
         for child in node["children"]:
             walk(child, geom)
 
-    for root in anon.get("/api/v1/areas", params={"include_geometry": True}).json():
+    for root in anon.get("/api/v1/areas/tree", params={"include_geometry": True}).json():
         walk(root, None)
 
 
@@ -71,7 +71,7 @@ def test_bad_bbox_names_the_field(anon, bbox):
 
 def test_public_layers_carry_no_personal_data(anon):
     """No phone numbers of people and no names of building chairs or workers in public JSON."""
-    for path in ("/api/v1/grids", "/api/v1/buildings", "/api/v1/areas", "/api/v1/streets"):
+    for path in ("/api/v1/grids", "/api/v1/buildings", "/api/v1/areas", "/api/v1/areas/tree", "/api/v1/streets"):
         body = anon.get(path).text
         for key in ("chair_phone", "chair_name", 'phone"', 'workers"'):
             assert key not in body, (path, key)

@@ -43,8 +43,10 @@ class Town:
         """The geography as ``client`` sees it; given the demo's directory (for its street network),
         also the people and categories, which the request tests read as the dispatcher."""
         grids = ok(client.get("/api/v1/grids"))["features"]
-        tree = ok(client.get("/api/v1/areas", params={"include_geometry": True}))
-        communities = [a for a in _walk(tree) if a["level"] == "community"]
+        communities = [
+            f["properties"] | {"geometry": f["geometry"]}
+            for f in ok(client.get("/api/v1/areas", params={"level": "community"}))["features"]
+        ]
         buildings = ok(client.get("/api/v1/buildings", params={"limit": 20000}))["features"]
         town = cls(
             grids={f["id"]: shape(f["geometry"]) for f in grids},
@@ -195,9 +197,3 @@ class Town:
 
     def volunteer(self, volunteer_id: int) -> dict:
         return next(v for v in self.volunteers if v["id"] == volunteer_id)
-
-
-def _walk(nodes: list[dict]):
-    for node in nodes:
-        yield node
-        yield from _walk(node.get("children") or [])

@@ -279,13 +279,11 @@
     const own = config.basemap === "none";
     const layers = {};
     const [areas, streetFc, buildingFc] = await Promise.all([
-      api("areas", { params: { include_geometry: true, max_level: "community" }, auth: false }),
+      api("areas", { params: { level: "community" }, auth: false }),
       own && streets ? api("streets", { auth: false }) : null,
       own && buildings ? api("buildings", { auth: false }) : null,
     ]);
-    const communities = [];
-    const collect = (n) => { if (n.level === "community") communities.push(n); (n.children || []).forEach(collect); };
-    (areas?.data || []).forEach(collect);
+    const communities = areas?.ok ? areas.data.features : [];
     if (streetFc?.ok) {
       const width = (f) => ({ arterial: 7, street: 4.5, lane: 3, connector: 1.5 })[f.properties.kind] || 3.5;
       layers.streetCasing = L.geoJSON(geoToMap(streetFc.data), {
@@ -304,8 +302,7 @@
         renderer: baseRenderer, interactive: false, pane: "ngBase",
       }).addTo(map);
     }
-    layers.communities = L.geoJSON(geoToMap({ type: "FeatureCollection", features: communities.map((c) => (
-      { type: "Feature", id: c.id, geometry: c.geometry, properties: { name_zh: c.name_zh, name_en: c.name_en } })) }), {
+    layers.communities = L.geoJSON(geoToMap({ type: "FeatureCollection", features: communities }), {
       style: () => ({ color: "#5b5247", weight: 2.5, fill: false, dashArray: "8 5", opacity: 0.8 }),
       renderer: baseRenderer, interactive: false, pane: "ngBase",
     }).addTo(map);
