@@ -319,7 +319,9 @@ def property_scores(
     if compound_id is not None:
         query = query.where(PropertyRating.compound_id == compound_id)
     if community_id is not None:
-        compounds = select(Area.id).where(Area.level == AreaLevel.COMPOUND, Area.parent_id == community_id)
+        compounds = select(Area.id).where(
+            Area.level == AreaLevel.COMPOUND, Area.parent_id == community_id, Area.retired_at.is_(None)
+        )
         query = query.where(PropertyRating.compound_id.in_(compounds))
     per: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
     for r in session.scalars(query):

@@ -133,7 +133,8 @@ def import_layer(
     missing code → retired. Checks every shape; nothing is written if any is bad. Does not commit."""
     _check_request(frame, layer=layer, code_field=code_field, comment=comment)
     communities = [
-        (a.id, to_shape(a.geom)) for a in session.scalars(select(Area).where(Area.level == AreaLevel.COMMUNITY))
+        (a.id, to_shape(a.geom))
+        for a in session.scalars(select(Area).where(Area.level == AreaLevel.COMMUNITY, Area.retired_at.is_(None)))
     ]
     rows = _checked_rows(
         frame, code_field=code_field, name_field=name_field, communities=communities, settings=settings

@@ -59,7 +59,7 @@ class Provider:
 
 
 def _areas(level: AreaLevel) -> Callable[[Session], Select]:
-    return lambda _s: select(Area).where(Area.level == level)
+    return lambda _s: select(Area).where(Area.level == level, Area.retired_at.is_(None))
 
 
 def _area_features(session: Session, rows: list[Area], _viewer: User | None, _settings: Settings) -> list[dict]:

@@ -177,7 +177,7 @@ def _community_at(session: Session, lon: float, lat: float) -> int | None:
         Area.geom,
         lon=lon,
         lat=lat,
-        where=[Area.level == AreaLevel.COMMUNITY],
+        where=[Area.level == AreaLevel.COMMUNITY, Area.retired_at.is_(None)],
         order_by=[Area.code.asc()],
     )
     return found.id if found else None

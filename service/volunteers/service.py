@@ -159,7 +159,10 @@ def report_position(
 
 def metres_outside_townships(session: Session, lon: float, lat: float) -> float | None:
     """How far (lon, lat) lies outside the nearest township; 0 inside one; None when none is stored."""
-    geoms = [to_shape(g) for g in session.scalars(select(Area.geom).where(Area.level == AreaLevel.TOWNSHIP))]
+    geoms = [
+        to_shape(g)
+        for g in session.scalars(select(Area.geom).where(Area.level == AreaLevel.TOWNSHIP, Area.retired_at.is_(None)))
+    ]
     if not geoms:
         return None
     projection = LocalProjection.for_lonlat(lon, lat)
