@@ -14,6 +14,7 @@ and stations, and creates requests, wishes, teams and key households.
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -392,6 +393,26 @@ class Ctx:
             "data": {"layer": "health", "comment": "matrix", "code_field": "code"},
         }
 
+    def compound_upload(self) -> dict:
+        """A dry run of one small compound around ``point`` (nothing is saved)."""
+        lon, lat = self.point
+        d = 0.0002
+        ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]]
+        body = {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "properties": {"code": unique("M", ""), "name": "矩阵小区", "level": "compound"},
+                    "geometry": {"type": "Polygon", "coordinates": [ring]},
+                }
+            ],
+        }
+        return {
+            "files": {"file": ("compound.geojson", io.BytesIO(json.dumps(body).encode()), "application/geo+json")},
+            "data": {"coord_type": "wgs84", "dry_run": "true"},
+        }
+
     @cached_property
     def health_layer(self) -> bool:
         self.ok("admin", "POST", "/api/v1/grid-layers/import", **self.layer_upload())
@@ -532,9 +553,11 @@ RULES: dict[str, Rule] = {
     "DELETE /api/v1/api-clients/{client_id}": only("admin"),
     # public layers
     "GET /api/v1/areas": public(),
+    "GET /api/v1/areas/tree": public(),
     "GET /api/v1/areas/{area_id}": public(),
     "GET /api/v1/grids": public(),
     "GET /api/v1/grids/locate": public(),
+    "POST /api/v1/grids/locate": only("department", *STAFF),
     "GET /api/v1/grids/{grid_id}": public(),
     "GET /api/v1/grids/{grid_id}/history": public(),
     "GET /api/v1/buildings": public(),
@@ -559,6 +582,9 @@ RULES: dict[str, Rule] = {
     "PUT /api/v1/grids/{grid_id}/geometry": only("planner", "admin"),
     "POST /api/v1/grids/{grid_id}/revert": only("planner", "admin"),
     "POST /api/v1/grid-layers/import": only("planner", "admin"),
+    "POST /api/v1/imports/{kind}": only("planner", "admin"),
+    "GET /api/v1/imports/kinds": only("planner", "admin"),
+    "GET /api/v1/imports": only("planner", "admin"),
     "GET /api/v1/grid-layers/compare": only("planner", "admin", "dispatcher"),
     "GET /api/v1/grid-layers/proposal": only("planner", "admin"),
     "GET /api/v1/grids/export": only("planner", "admin", "dispatcher"),
@@ -784,10 +810,14 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
     "GET /api/v1/api-clients": _get("/api/v1/api-clients"),
     "DELETE /api/v1/api-clients/{client_id}": _api_client_delete,
     "GET /api/v1/areas": _get("/api/v1/areas"),
+    "GET /api/v1/areas/tree": _get("/api/v1/areas/tree"),
     "GET /api/v1/areas/{area_id}": lambda c, who: Call("GET", f"/api/v1/areas/{c.area}"),
     "GET /api/v1/grids": _get("/api/v1/grids"),
     "GET /api/v1/grids/locate": lambda c, who: Call(
         "GET", "/api/v1/grids/locate", params={"lon": c.point[0], "lat": c.point[1]}
+    ),
+    "POST /api/v1/grids/locate": lambda c, who: Call(
+        "POST", "/api/v1/grids/locate", json={"type": "MultiPoint", "coordinates": [list(c.point)]}
     ),
     "GET /api/v1/grids/{grid_id}": lambda c, who: Call("GET", f"/api/v1/grids/{c.worker_grid}"),
     "GET /api/v1/grids/{grid_id}/history": lambda c, who: Call("GET", f"/api/v1/grids/{c.worker_grid}/history"),
@@ -816,6 +846,9 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
     "PUT /api/v1/grids/{grid_id}/geometry": _put_geometry,
     "POST /api/v1/grids/{grid_id}/revert": _revert,
     "POST /api/v1/grid-layers/import": lambda c, who: Call("POST", "/api/v1/grid-layers/import", **c.layer_upload()),
+    "POST /api/v1/imports/{kind}": lambda c, who: Call("POST", "/api/v1/imports/areas", **c.compound_upload()),
+    "GET /api/v1/imports/kinds": _get("/api/v1/imports/kinds"),
+    "GET /api/v1/imports": _get("/api/v1/imports"),
     "GET /api/v1/grid-layers/compare": lambda c, who: (
         c.health_layer and Call("GET", "/api/v1/grid-layers/compare", params={"layer": "health"})
     ),
