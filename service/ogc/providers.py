@@ -219,7 +219,7 @@ PROVIDERS: dict[str, Provider] = {
             Station,
             Station.geom,
             {"type": (Station.type, "string"), "community_id": (Station.community_id, "integer")},
-            lambda _s: select(Station),
+            lambda _s: select(Station).where(Station.retired_at.is_(None)),
             _station_features,
             keywords=["station", "服务站"],
         ),

@@ -62,7 +62,9 @@ def available_volunteers(
 ) -> list[Volunteer]:
     """On-duty volunteers with the skill (any skill for general work), a known position that is
     fresh enough, and fewer than ``max_open_cases`` open cases."""
-    query = select(Volunteer).where(Volunteer.on_duty.is_(True), Volunteer.position.is_not(None))
+    query = select(Volunteer).where(
+        Volunteer.on_duty.is_(True), Volunteer.position.is_not(None), Volunteer.retired_at.is_(None)
+    )
     if max_age_minutes is not None:
         query = query.where(Volunteer.position_at >= now - timedelta(minutes=max_age_minutes))
     loads = open_loads(session)

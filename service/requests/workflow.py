@@ -260,7 +260,7 @@ def _dispatch(ctx: Ctx) -> None:
         return
     if data.volunteer_id is not None:
         volunteer = ctx.session.get(Volunteer, data.volunteer_id)
-        if volunteer is None:
+        if volunteer is None or volunteer.retired_at is not None:  # a retired volunteer takes no cases
             raise TransitionError(f"no volunteer with id {data.volunteer_id}", field="volunteer_id", status=422)
         req.volunteer_id = volunteer.id
         req.volunteer_walk_m = None

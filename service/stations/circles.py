@@ -56,7 +56,7 @@ def rebuild_station_circles(session: Session, station: Station, *, settings: Set
 def rebuild_all_circles(session: Session, *, settings: Settings, progress: Progress | None = None) -> int:
     """Rebuild every station's circles; returns how many stations were done."""
     progress = progress or NoProgress()
-    stations = list(session.scalars(select(Station).order_by(Station.id)))
+    stations = list(session.scalars(select(Station).where(Station.retired_at.is_(None)).order_by(Station.id)))
     advance = progress.task("service circles", len(stations))
     for station in stations:
         rebuild_station_circles(session, station, settings=settings)
@@ -73,7 +73,8 @@ def stale_station_ids(session: Session) -> list[int]:
         .group_by(StationCircle.station_id)
         .having(func.count() >= 1)
     )
-    return list(session.scalars(select(Station.id).where(Station.id.not_in(fresh)).order_by(Station.id)))
+    live = Station.retired_at.is_(None)  # a retired station has no circles
+    return list(session.scalars(select(Station.id).where(live, Station.id.not_in(fresh)).order_by(Station.id)))
 
 
 def refresh_stale_circles(db, *, settings: Settings) -> int:

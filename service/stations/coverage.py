@@ -71,7 +71,8 @@ def homes(session: Session, graph: WalkGraph) -> Homes:
 
 
 def _station_snaps(session: Session, graph: WalkGraph, type_: StationType) -> list[Snap]:
-    return snap_points(graph, [to_shape(s.geom) for s in session.scalars(select(Station).where(Station.type == type_))])
+    live = select(Station).where(Station.type == type_, Station.retired_at.is_(None))
+    return snap_points(graph, [to_shape(s.geom) for s in session.scalars(live)])
 
 
 def _shares(mask: np.ndarray, weights: np.ndarray) -> dict[str, Any]:

@@ -57,7 +57,11 @@ def nearby_stations(
     source = snap_origin(graph, lon=lon, lat=lat, settings=settings)
     budget = minutes_to_metres(minutes, settings.walking_speed_mps)
     frame = Point(lon, lat).buffer(metres_to_degrees(budget, lat) * 1.2).envelope
-    query = select(Station).where(box_overlaps(session, Station.geom, frame)).order_by(Station.id)
+    query = (
+        select(Station)
+        .where(Station.retired_at.is_(None), box_overlaps(session, Station.geom, frame))
+        .order_by(Station.id)
+    )
     if type_ is not None:
         query = query.where(Station.type == type_)
     stations = list(session.scalars(query))

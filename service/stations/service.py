@@ -52,7 +52,7 @@ def station_properties(s: Station) -> dict[str, Any]:
 
 
 def list_stations(session: Session, *, type_: StationType | None = None, bbox: BBox | None = None) -> list[Station]:
-    query = select(Station).order_by(Station.id)
+    query = select(Station).where(Station.retired_at.is_(None)).order_by(Station.id)
     if type_ is not None:
         query = query.where(Station.type == type_)
     if bbox is not None:
@@ -78,7 +78,7 @@ def check_minutes(settings: Settings, minutes: int, *, field: str = "minutes") -
 
 def get_station(session: Session, *, station_id: int) -> Station:
     found = session.get(Station, station_id)
-    if found is None:
+    if found is None or found.retired_at is not None:  # an import retired it
         raise NotFound(f"no station with id {station_id}", field="station_id")
     return found
 

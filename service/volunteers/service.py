@@ -43,7 +43,7 @@ def require_volunteer(session: Session, user: User) -> Volunteer:
 def list_volunteers(
     session: Session, *, on_duty: bool | None = None, skill: str | None = None, within: BaseGeometry | None = None
 ) -> list[Volunteer]:
-    query = select(Volunteer).order_by(Volunteer.id)
+    query = select(Volunteer).where(Volunteer.retired_at.is_(None)).order_by(Volunteer.id)
     if on_duty is not None:
         query = query.where(Volunteer.on_duty == on_duty)
     if within is not None:
@@ -52,7 +52,8 @@ def list_volunteers(
 
 
 def list_grid_workers(session: Session) -> Sequence[GridWorker]:
-    return session.scalars(select(GridWorker).options(selectinload(GridWorker.grids)).order_by(GridWorker.id)).all()
+    query = select(GridWorker).options(selectinload(GridWorker.grids)).where(GridWorker.retired_at.is_(None))
+    return session.scalars(query.order_by(GridWorker.id)).all()
 
 
 def position_age(v: Volunteer, now: datetime, max_age_minutes: float | None) -> dict[str, Any]:
