@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import quote
 
 import geopandas as gpd
+import numpy as np
 import shapely
 
 from service.common.errors import Invalid
@@ -103,6 +104,8 @@ class VectorSource:
     encoding: str | None = None
     #: True when that encoding was detected from the bytes (no ``encoding`` asked for, no ``.cpg``).
     encoding_guessed: bool = False
+    #: How many layers the file holds (a GeoPackage may hold several; the first is read unless one is named).
+    layers: int = 1
 
 
 def read_vector_file(data: bytes, *, filename: str, limits: Limits, encoding: str | None = None) -> gpd.GeoDataFrame:
@@ -113,8 +116,12 @@ def read_vector_file(data: bytes, *, filename: str, limits: Limits, encoding: st
     return read_vector_source(data, filename=filename, limits=limits, encoding=encoding).frame
 
 
-def read_vector_source(data: bytes, *, filename: str, limits: Limits, encoding: str | None = None) -> VectorSource:
-    """:func:`read_vector_file` with what the file says about its CRS and text encoding."""
+def read_vector_source(
+    data: bytes, *, filename: str, limits: Limits, encoding: str | None = None, layer: str | None = None
+) -> VectorSource:
+    """:func:`read_vector_file` with what the file says about its CRS, text encoding and layers.
+
+    ``layer`` names the GeoPackage layer to read (Invalid naming ``layer`` if it has none of that name)."""
     if len(data) > limits.upload_bytes:
         raise VectorFileError(f"the file is larger than {limits.upload_bytes} bytes", status=413)
     kind = _kind(data, filename)
@@ -122,6 +129,7 @@ def read_vector_source(data: bytes, *, filename: str, limits: Limits, encoding: 
     prime_gdal()  # the driver allow-list and the network switch, before GDAL sees the file
     used: str | None = None
     guessed = False
+    layers = 1
     with tempfile.TemporaryDirectory(prefix="layer-", dir=limits.tmp_dir) as tmp:
         folder = Path(tmp)
         if kind == "geojson":
@@ -135,18 +143,23 @@ def read_vector_source(data: bytes, *, filename: str, limits: Limits, encoding: 
             _check_geopackage(path)
             source = f"GPKG:{path}"
             explicit = True  # GDAL reports no CRS for a table whose SRS is undefined
+            names = _layer_names(source)
+            layers = len(names)
+            if layer is not None and layer not in names:
+                raise Invalid("the GeoPackage has no layer of that name", field="layer")
+            layer = layer if layer is not None else (names[0] if names else None)  # the first, as GDAL would
         else:
             shp = _unpack_shapefile(data, folder, limits)
             source = str(shp)
             explicit = (folder / "layer.prj").exists()
             used, codec, guessed = _shapefile_encoding(folder, codec)
-        frame = _read(source, kind, limits, codec)
+        frame = _read(source, kind, limits, codec, layer if kind == "gpkg" else None)
     if len(frame) > limits.features:
         raise VectorFileError(f"the file holds more than {limits.features} features", status=413)
     vertices = int(shapely.get_num_coordinates(frame.geometry.values).sum()) if len(frame) else 0
     if vertices > limits.vertices:
         raise VectorFileError(f"the file holds more than {limits.vertices} vertices", status=413)
-    return VectorSource(frame, kind, explicit and frame.crs is not None, used, guessed)
+    return VectorSource(frame, kind, explicit and frame.crs is not None, used, guessed, layers)
 
 
 # -- which format ------------------------------------------------------------------------------
@@ -344,11 +357,23 @@ def _check_shapefile_parts(folder: Path) -> None:
 _NAMES = {"geojson": "GeoJSON", "gpkg": "a GeoPackage", "zip": "a Shapefile"}
 
 
-def _read(source: str, kind: str, limits: Limits, encoding: str | None = None) -> gpd.GeoDataFrame:
+def _layer_names(source: str) -> list[str]:
     import pyogrio
 
     try:
-        return pyogrio.read_dataframe(source, max_features=limits.features + 1, encoding=encoding)
+        return [str(name) for name, _kind in pyogrio.list_layers(source)]
+    except Exception as exc:  # as in _read: GDAL's text may quote the file
+        log.info("layer file refused by GDAL: %s", type(exc).__name__)
+        raise VectorFileError("the file cannot be read as a GeoPackage") from None
+
+
+def _read(
+    source: str, kind: str, limits: Limits, encoding: str | None = None, layer: str | None = None
+) -> gpd.GeoDataFrame:
+    import pyogrio
+
+    try:
+        return pyogrio.read_dataframe(source, layer=layer, max_features=limits.features + 1, encoding=encoding)
     except UnicodeDecodeError:
         raise Invalid(f"the file's text cannot be decoded as {encoding}", field="encoding") from None
     except Exception as exc:  # pyogrio raises many kinds; its text may quote the file, so it is not passed on
@@ -403,8 +428,8 @@ def detect_text_encoding(chunks: list[bytes]) -> tuple[str | None, bool]:
 
 
 def _dbf_text(path: Path) -> list[bytes]:
-    """The raw bytes of a .dbf's field names and of each character column (one chunk per column,
-    its cells joined by newlines, so a decoder sees the cells whole)."""
+    """The raw bytes of a .dbf's field names and of each character column holding non-ASCII bytes
+    (one chunk per column, its cells joined by newlines, so a decoder sees the cells whole)."""
     raw = path.read_bytes()
     header_len = int.from_bytes(raw[8:10], "little")
     record_len = int.from_bytes(raw[10:12], "little")
@@ -421,14 +446,15 @@ def _dbf_text(path: Path) -> list[bytes]:
             columns.append((offset, width))
         offset += width
         pos += 32
-    body = raw[header_len:]
-    if record_len <= 0:
-        return [b"\n".join(names)]
-    count = min(count, len(body) // record_len)
-    records = [body[i * record_len : (i + 1) * record_len] for i in range(count)]
     chunks = [b"\n".join(names)]
+    if record_len <= 0 or header_len >= len(raw):
+        return chunks
+    count = min(count, (len(raw) - header_len) // record_len)
+    table = np.frombuffer(raw, dtype=np.uint8, count=count * record_len, offset=header_len).reshape(count, record_len)
     for start, width in columns:
-        chunks.append(b"\n".join(r[start : start + width].rstrip(b" \x00") for r in records))
+        cells = table[:, start : start + width]
+        if cells.size and int(cells.max()) >= 0x80:
+            chunks.append(b"\n".join(bytes(cell).rstrip(b" \x00") for cell in cells))
     return chunks
 
 

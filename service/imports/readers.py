@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ from service.common.vectorfiles import (
 LON_COLUMNS = ("lon", "lng", "longitude", "x", "经度")
 LAT_COLUMNS = ("lat", "latitude", "y", "纬度")
 WKT_COLUMNS = ("wkt", "geometry", "geom")
+
+_BRACKETED = re.compile(r"\s*[(（\[【].*$")
 
 CSV_SUFFIXES = {".csv": None, ".tsv": "\t", ".txt": None}
 VECTOR_SUFFIXES = {".geojson", ".json", ".gpkg", ".zip"}
@@ -99,7 +102,8 @@ def read_source(
 
     ``filename`` only says which format the upload claims to be (its first bytes must agree);
     ``encoding`` is the text encoding of a Shapefile's ``.dbf`` or a CSV (None: ``.cpg``, BOM or
-    detection); ``sheet`` names the worksheet of an ``.xlsx``. Refusals: :class:`VectorFileError`
+    detection); ``sheet`` names the worksheet of an ``.xlsx`` or the layer of a GeoPackage (required
+    when it holds several). Refusals: :class:`VectorFileError`
     (``file``; 413 when too large) or :class:`Invalid` naming ``encoding`` or ``sheet``."""
     if len(data) > limits.upload_bytes:
         raise VectorFileError(f"the file is larger than {limits.upload_bytes} bytes", status=413)
@@ -112,15 +116,22 @@ def read_source(
     if suffix in (".xls", ".xlsm", ".xlsb", ".et"):
         raise VectorFileError("only .xlsx workbooks are read: save the sheet as .xlsx (Excel Workbook)")
     if suffix in VECTOR_SUFFIXES:
-        return _read_vector(data, filename, codec, limits)
+        return _read_vector(data, filename, codec, limits, sheet)
     raise VectorFileError("send a .geojson, a .gpkg, a .zip holding one Shapefile, a .csv or an .xlsx")
 
 
 # -- GeoJSON, GeoPackage, Shapefile ---------------------------------------------------------
 
 
-def _read_vector(data: bytes, filename: str, codec: str | None, limits: Limits) -> SourceTable:
-    source = read_vector_source(data, filename=filename, limits=limits, encoding=codec)
+def _read_vector(data: bytes, filename: str, codec: str | None, limits: Limits, layer: str | None) -> SourceTable:
+    try:
+        source = read_vector_source(data, filename=filename, limits=limits, encoding=codec, layer=layer)
+    except Invalid as exc:
+        if exc.field == "layer":
+            raise Invalid(exc.message, field="sheet") from None
+        raise
+    if source.layers > 1 and layer is None:
+        raise Invalid(f"the GeoPackage holds {source.layers} layers: name the one to import (sheet)", field="sheet")
     frame = source.frame
     geometry = frame.geometry.name
     columns = [str(c) for c in frame.columns if c != geometry]
@@ -323,8 +334,11 @@ def _header(cells: list[Any]) -> list[str]:
 
 
 def _geometry_columns(header: list[str]) -> tuple[str, ...]:
-    """("lonlat", lon, lat), ("wkt", column) or () for a table without geometry."""
-    lowered = {name.strip().lower(): name for name in header}
+    """("lonlat", lon, lat), ("wkt", column) or () for a table without geometry. A note in brackets
+    after the name counts as part of it: ``经度(GCJ02)``, ``lng（百度）``."""
+    lowered = {name.strip().lower(): name for name in reversed(header)}  # the first of equal names wins
+    for name in reversed(header):
+        lowered.setdefault(_BRACKETED.sub("", name.strip().lower()), name)
     lon = next((lowered[a] for a in LON_COLUMNS if a in lowered), None)
     lat = next((lowered[a] for a in LAT_COLUMNS if a in lowered), None)
     if lon is not None and lat is not None:

@@ -106,6 +106,25 @@ def test_a_geopackage_reads_with_its_srs_as_the_files_own_crs(tmp_path):
     assert all(g.equals_exact(b, 1e-7) for g, b in zip(back, BOXES, strict=True))
 
 
+def test_a_geopackage_with_several_layers_needs_the_one_to_read_named(tmp_path):
+    prime_gdal()
+    path = tmp_path / "行政区划.gpkg"
+    pyogrio.write_dataframe(_frame(), path, layer="社区")
+    pyogrio.write_dataframe(_frame().iloc[:1].assign(code="350602"), path, layer="街道")
+    data = path.read_bytes()
+    with pytest.raises(Invalid) as err:
+        read_source(data, filename="a.gpkg", encoding=None, limits=LIMITS)
+    assert err.value.field == "sheet" and "2 layers" in str(err.value) and "街道" not in str(err.value)
+    assert [
+        r["code"] for r in read_source(data, filename="a.gpkg", encoding=None, limits=LIMITS, sheet="街道").rows
+    ] == ["350602"]
+    assert len(read_source(data, filename="a.gpkg", encoding=None, limits=LIMITS, sheet="社区").rows) == 3
+    with pytest.raises(Invalid) as err:
+        read_source(data, filename="a.gpkg", encoding=None, limits=LIMITS, sheet="村")
+    assert err.value.field == "sheet"
+    assert len(read_vector_file(data, filename="a.gpkg", limits=LIMITS)) == 3  # grid layers: the first, as before
+
+
 def test_a_geojson_without_a_crs_member_does_not_state_its_crs():
     features = [
         {"type": "Feature", "properties": {"code": c, "name": n, "households": 120 + i, "note": ""}, "geometry": g}
@@ -165,6 +184,15 @@ def test_the_encoding_option_wins_over_detection_and_a_wrong_one_is_refused_nami
         read_source(data, filename="areas.zip", encoding="utf-8", limits=LIMITS)
     assert err.value.field == "encoding" and err.value.status == 422
     assert "东铺头" not in str(err.value)
+
+
+def test_the_encoding_option_wins_over_a_cpg(tmp_path):
+    data = _shapefile(tmp_path, _frame(), encoding="GBK", cpg=True)
+    table = read_source(data, filename="areas.zip", encoding="gb18030", limits=LIMITS)
+    assert [r["名称"] for r in table.rows] == NAMES and table.encoding == "gb18030"
+    with pytest.raises(Invalid) as err:
+        read_source(data, filename="areas.zip", encoding="utf-8", limits=LIMITS)
+    assert err.value.field == "encoding"
 
 
 @pytest.mark.parametrize("name", ["klingon", "utf-8; rm -rf /", "base64", "rot13"])
@@ -271,6 +299,12 @@ def test_semicolon_separated_files_and_ragged_rows_read():
     table = read_source(text.encode(), filename="a.csv", encoding=None, limits=LIMITS)
     assert table.rows == [{"code": "A", "name": "甲"}, {"code": "B", "name": "乙"}]
     assert table.geoms[1] is None and table.geom_errors == {}
+
+
+def test_coordinate_columns_may_carry_a_note_in_brackets():
+    text = "名称,经度(GCJ02),纬度（GCJ02）\n甲,117.6,24.5\n"
+    table = read_source(text.encode(), filename="a.csv", encoding=None, limits=LIMITS)
+    assert table.columns == ["名称"] and table.geoms[0].coords[0] == (117.6, 24.5)
 
 
 def test_a_roster_without_coordinates_has_no_geometries():
