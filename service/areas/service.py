@@ -68,7 +68,9 @@ def parse_fields(fields: str | None) -> tuple[str, ...] | None:
     names = tuple(dict.fromkeys(n.strip() for n in fields.split(",") if n.strip()))
     unknown = [n for n in names if n not in AREA_FIELDS]
     if unknown:
-        raise Invalid(f"unknown field(s) {', '.join(unknown)}; choose among {', '.join(AREA_FIELDS)}", field="fields")
+        raise Invalid(
+            f"fields: unknown field(s) {', '.join(unknown)}; choose among {', '.join(AREA_FIELDS)}", field="fields"
+        )
     return names
 
 
@@ -96,7 +98,7 @@ def area_collection(
     if parent is not None:
         parent_id = session.scalar(select(Area.id).where(Area.code == parent, live()))
         if parent_id is None:
-            raise Invalid(f"no current area has the code {parent!r}", field="parent")
+            raise Invalid(f"parent: no current area has the code {parent!r}", field="parent")
         query = query.where(Area.parent_id == parent_id)
     features = []
     for area_id, code, name_zh, name_en, area_level, parent_id, version, parent_code, shape in session.execute(query):

@@ -56,8 +56,8 @@ def read_points(data: bytes, *, content_type: str, max_points: int) -> BulkPoint
     if media in CSV_TYPES:
         return _csv_points(data, charset, max_points)
     raise UnsupportedMedia(
-        f"send the points as {' or '.join(JSON_TYPES)} (a FeatureCollection of Points or a MultiPoint) or as "
-        f"text/csv (columns lon,lat and optionally id), not {media or 'no Content-Type'}",
+        f"Content-Type: send the points as {' or '.join(JSON_TYPES)} (a FeatureCollection of Points or a "
+        f"MultiPoint) or as text/csv (columns lon,lat and optionally id), not {media or 'no Content-Type'}",
         field="Content-Type",
     )
 

@@ -201,7 +201,9 @@ def locate_fields(fields: str | None) -> frozenset[str] | None:
     names = {n.strip() for n in fields.split(",") if n.strip()}
     unknown = sorted(names - set(LOCATE_FIELDS))
     if unknown:
-        raise Invalid(f"unknown field(s) {', '.join(unknown)}; choose among {', '.join(LOCATE_FIELDS)}", field="fields")
+        raise Invalid(
+            f"fields: unknown field(s) {', '.join(unknown)}; choose among {', '.join(LOCATE_FIELDS)}", field="fields"
+        )
     return frozenset(names | ({"grid"} if "geometry" in names else set()))
 
 

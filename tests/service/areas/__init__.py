@@ -1,0 +1,1 @@
+"""Tests of the areas endpoints, the locate chain and bulk locate."""
