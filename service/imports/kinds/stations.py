@@ -299,8 +299,7 @@ def _duplicate_places(
     for i, j in zip(left.tolist(), right.tolist(), strict=True):
         if i >= j or i >= len(placed) or kinds[i] is not kinds[j]:
             continue  # each pair once, led by a feature of the file
-        feature = placed[j] if j < len(placed) else placed[i]
-        other = labels[i] if feature is placed[j] else labels[j]
+        feature, other = (placed[j], labels[i]) if j < len(placed) else (placed[i], labels[j])
         metres = float(shapely.distance(metric[i], metric[j]))
         ctx.warn(
             feature,
