@@ -453,7 +453,10 @@ def _evenly(n: int, most: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, most).round().astype(int))
 
 
-def _shifter(declared: str, true: str) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+Shift = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _shifter(declared: str, true: str) -> Shift:
     """Where a point would be had its source coordinates been ``true`` rather than ``declared``."""
 
     def shift(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -463,21 +466,65 @@ def _shifter(declared: str, true: str) -> Callable[[np.ndarray, np.ndarray], tup
     return shift
 
 
+def _scaled(shift: Shift, factor: float) -> Shift:
+    """``shift`` with its displacement scaled by ``factor``."""
+
+    def scaled(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        slon, slat = shift(lon, lat)
+        return lon + factor * (slon - lon), lat + factor * (slat - lat)
+
+    return scaled
+
+
 def _reference_lines(reference: np.ndarray, projection: LocalProjection) -> STRtree | None:
-    """The reference's boundaries in metres, cut into short chunks for fast nearest queries."""
+    """The reference's boundaries in metres, cut into chunks of at most ``_CHUNK`` vertices (fast
+    nearest queries however long a boundary is)."""
     lines = shapely.get_parts(shapely.boundary(reference[shapely.area(reference) > 0]))
-    chunks: list[np.ndarray] = []
-    for line in lines:
-        xy = shapely.get_coordinates(line)
-        if len(xy) < 2:
-            continue
-        x, y = projection.forward(xy[:, 0], xy[:, 1])
-        mxy = np.column_stack([x, y])
-        for start in range(0, len(mxy) - 1, _CHUNK - 1):
-            chunks.append(mxy[start : start + _CHUNK])
-    if not chunks:
+    if not len(lines):
         return None
-    return STRtree(np.asarray([shapely.linestrings(c) for c in chunks], dtype=object))
+    xy, line = shapely.get_coordinates(lines, return_index=True)
+    starts = np.searchsorted(line, np.arange(len(lines)))
+    pos = np.arange(len(xy)) - starts[line]
+    chunk = pos // (_CHUNK - 1)
+    # the first vertex of every chunk but a line's first also ends the chunk before it
+    again = (pos % (_CHUNK - 1) == 0) & (pos > 0)
+    all_line = np.concatenate([line, line[again]])
+    all_chunk = np.concatenate([chunk, chunk[again] - 1])
+    all_pos = np.concatenate([pos, pos[again]])
+    all_xy = np.concatenate([xy, xy[again]])
+    keys, ids = np.unique(all_line.astype(np.int64) * (len(xy) + 1) + all_chunk, return_inverse=True)
+    order = np.lexsort((all_pos, ids))
+    ids, all_xy = ids[order], all_xy[order]
+    counts = np.bincount(ids, minlength=len(keys))
+    keep = counts[ids] >= 2
+    ids, all_xy = ids[keep], all_xy[keep]
+    if not len(ids):
+        return None
+    mx, my = projection.forward(all_xy[:, 0], all_xy[:, 1])
+    _, ids = np.unique(ids, return_inverse=True)
+    return STRtree(shapely.linestrings(np.column_stack([mx, my]), indices=ids))
+
+
+def _interior_points(features: np.ndarray, per: int) -> tuple[np.ndarray, np.ndarray]:
+    """About ``per`` points spread at random (fixed seed) over each feature's area: (xy, owner)."""
+    rng = np.random.default_rng(0)
+    xys, owners = [], []
+    for i, geom in enumerate(features):
+        x0, y0, x1, y1 = geom.bounds
+        shapely.prepare(geom)
+        found = np.empty((0, 2))
+        for _ in range(6):
+            cand = np.column_stack([rng.uniform(x0, x1, per * 4), rng.uniform(y0, y1, per * 4)])
+            found = np.concatenate([found, cand[shapely.contains_xy(geom, cand[:, 0], cand[:, 1])]])
+            if len(found) >= per:
+                break
+        if not len(found):
+            rp = geom.representative_point()
+            found = np.array([[rp.x, rp.y]])
+        found = found[:per]
+        xys.append(found)
+        owners.append(np.full(len(found), i))
+    return np.concatenate(xys), np.concatenate(owners)
 
 
 def _bearing(dx: float, dy: float) -> float:
@@ -496,7 +543,8 @@ def crs_offset(
     ``layer`` is the import's geometry already converted to WGS84 under ``declared`` ("wgs84" for
     WGS84, CGCS2000 or projected files; "gcj02"; "bd09"; None: unknown, treated as "wgs84" plus the
     reverse cases GCJ-02 → WGS84 and BD-09 → WGS84). Each alternative reading is tried on a sample
-    (≤ 200 features, ≤ 2000 boundary vertices or points) and measured against the reference by:
+    (≤ 200 features, ≤ 2000 boundary vertices, ~4000 points spread over their area, or ≤ 2000
+    points of a point layer) and measured against the reference by:
 
     - boundary agreement: the share of the layer's vertices within ``BOUNDARY_TOL_M`` of a
       reference boundary (polygon layers: shared outlines line up);
@@ -531,7 +579,7 @@ def crs_offset(
         xy = shapely.get_coordinates(geoms)
         xy = xy[_evenly(len(xy), _MAX_POINTS)]
         lines = None
-        sample = np.empty(0, dtype=object)
+        inner, owner, weight = xy, np.arange(len(xy)), np.ones(len(xy))
     else:
         sample = geoms[_evenly(len(geoms), _MAX_FEATURES)]
         sample = sample[shapely.area(sample) > 0]
@@ -540,36 +588,28 @@ def crs_offset(
         xy = shapely.get_coordinates(shapely.boundary(sample))
         xy = xy[_evenly(len(xy), _MAX_VERTICES)]
         lines = _reference_lines(refs, projection)
+        inner, owner = _interior_points(sample, max(20, _MAX_POINTS // len(sample)))
+        weight = shapely.area(sample)
 
-    def fit(shift: Callable | None) -> tuple[float, np.ndarray, np.ndarray]:
-        """(boundary agreement, per-item inside amount, per-item size) for one reading."""
-        lon, lat = (xy[:, 0], xy[:, 1]) if shift is None else shift(xy[:, 0], xy[:, 1])
-        if points_layer:
-            pts = shapely.points(lon, lat)
-            idx, _ = ref_tree.query(pts, predicate="within")
-            inside = np.zeros(len(pts))
-            inside[np.unique(idx)] = 1.0
-            return 0.0, inside, np.ones(len(pts))
+    def fit(shift: Shift | None) -> tuple[float, float, np.ndarray]:
+        """(boundary agreement, outside share, per-item inside share) of one reading of the layer:
+        vertices near a reference boundary; sample points (area-weighted) inside the reference."""
         agree = 0.0
         if lines is not None:
+            lon, lat = (xy[:, 0], xy[:, 1]) if shift is None else shift(xy[:, 0], xy[:, 1])
             mx, my = projection.forward(lon, lat)
             idx, _ = lines.query_nearest(shapely.points(mx, my), max_distance=BOUNDARY_TOL_M, return_distance=True)
             agree = len(np.unique(idx)) / len(xy)
-        feats = sample
-        if shift is not None:
-            feats = np.asarray(
-                shapely.transform(sample, lambda c: np.column_stack(shift(c[:, 0], c[:, 1]))), dtype=object
-            )
-        fi, ri = ref_tree.query(feats, predicate="intersects")
-        amounts = np.zeros(len(feats))
-        if len(fi):
-            np.add.at(amounts, fi, shapely.area(shapely.intersection(feats[fi], refs[ri])))
-        sizes = shapely.area(feats)
-        return agree, np.minimum(amounts, sizes), sizes
+        lon, lat = (inner[:, 0], inner[:, 1]) if shift is None else shift(inner[:, 0], inner[:, 1])
+        hits, _ = ref_tree.query(shapely.points(lon, lat), predicate="within")
+        inside = np.zeros(len(inner))
+        inside[np.unique(hits)] = 1.0
+        share = np.bincount(owner, inside, minlength=len(weight)) / np.maximum(
+            np.bincount(owner, minlength=len(weight)), 1
+        )
+        return agree, 1.0 - float((share * weight).sum() / weight.sum()), share
 
-    given_agree, given_in, sizes = fit(None)
-    given_out = 1.0 - float(given_in.sum() / sizes.sum())
-    per_given = given_in / np.where(sizes > 0, sizes, 1.0)
+    given_agree, given_out, per_given = fit(None)
 
     if declared is None:
         readings = [("wgs84", "gcj02"), ("wgs84", "bd09"), ("gcj02", "wgs84"), ("bd09", "wgs84")]
@@ -588,17 +628,20 @@ def crs_offset(
         low, high = SHIFT_RANGE_M[(assumed, true)]
         if not low <= distance <= high:
             continue
-        agree, inside, fsizes = fit(shift)
-        out = 1.0 - float(inside.sum() / fsizes.sum())
-        per = inside / np.where(fsizes > 0, fsizes, 1.0)
+        agree, out, per = fit(shift)
         changed = np.abs(per - per_given) > 1e-3
         improving = float((per[changed] > per_given[changed]).mean()) if changed.any() else 0.0
         enough = changed.sum() >= (5 if points_layer else 1)
-        area_better = out <= 0.5 * given_out and given_out - out >= 0.005 and improving >= 0.8 and enough
-        agree_better = not points_layer and agree >= 0.05 and agree >= 2 * given_agree + 0.02
-        area_worse = out > given_out + 0.005
-        agree_worse = agree < given_agree - 0.02
-        if not (area_better or agree_better) or area_worse or agree_worse:
+        area_better = out <= 0.3 * given_out and given_out - out >= 0.005 and improving >= 0.8 and enough
+        agree_better = not points_layer and agree >= 0.1 and agree * len(xy) >= 20 and agree >= 3 * given_agree + 0.05
+        if not (area_better or agree_better) or out > given_out + 0.005 or agree < given_agree - 0.02:
+            continue
+        # a real mix-up fits sharply: half the shift, or half as much again, fits clearly worse
+        half_agree, half_out, _ = fit(_scaled(shift, 0.5))
+        over_agree, over_out, _ = fit(_scaled(shift, 1.5))
+        area_sharp = area_better and min(half_out, over_out) >= out + 0.2 * (given_out - out)
+        agree_sharp = agree_better and agree >= 3 * max(half_agree, over_agree) + 0.05
+        if not (area_sharp or agree_sharp):
             continue
         score = (agree - given_agree) + (given_out - out)
         offset = Offset(

@@ -331,6 +331,35 @@ def test_a_declared_reading_limits_the_alternatives():
     assert crs_offset(layer, [DISTRICT], declared="cgcs2000").coord_type == "gcj02"
 
 
+def test_half_the_communities_against_the_district_and_the_district_against_half_of_them():
+    offset = crs_offset(shifted(COMMUNITIES[:8], wgs84_to_gcj02), [DISTRICT])
+    assert offset is not None and offset.coord_type == "gcj02"
+    offset = crs_offset(shifted([DISTRICT], wgs84_to_gcj02), COMMUNITIES[:8])
+    assert offset is not None and offset.coord_type == "gcj02"
+    assert crs_offset([DISTRICT], COMMUNITIES[:8]) is None
+
+
+def test_a_reference_digitised_differently_still_shows_the_shift():
+    rng = np.random.default_rng(1)
+    ring = np.asarray(DISTRICT.segmentize(0.0003).exterior.coords)[:-1]
+    # every vertex ~40 m off ours, as another bureau's survey might be
+    other_source = shapely.make_valid(Polygon(ring + rng.normal(0, 0.0004, size=ring.shape)))
+    assert metric_area(other_source) == pytest.approx(metric_area(DISTRICT), rel=0.02)
+    offset = crs_offset(shifted(COMMUNITIES, wgs84_to_gcj02), [other_source])
+    assert offset is not None and offset.coord_type == "gcj02"
+    assert crs_offset(COMMUNITIES, [other_source]) is None
+
+
+def test_a_point_layer_in_gcj02_is_found_against_the_communities():
+    rng = np.random.default_rng(5)
+    candidates = [Point(ll(x, y)) for x, y in rng.uniform((-500, -500), (12_500, 9_500), size=(1_500, 2))]
+    stations = [p for p in candidates if DISTRICT.contains(p)]
+    offset = crs_offset(shifted(stations, wgs84_to_gcj02), COMMUNITIES)
+    assert offset is not None and offset.coord_type == "gcj02"
+    assert offset.fit_fixed[1] == 1.0 and offset.fit_given[1] < 0.97
+    assert crs_offset(stations, COMMUNITIES) is None
+
+
 def test_a_correctly_declared_layer_does_not_fire():
     assert crs_offset(COMMUNITIES, [DISTRICT]) is None
     assert crs_offset([DISTRICT], COMMUNITIES) is None
