@@ -46,6 +46,9 @@ from service.grids.models import (
 )
 from service.grids.service import check_grid_code
 from service.households.models import HouseholdVisit, KeyHousehold
+from service.imports.models import FeatureVersion, ImportRun
+from service.imports.options import ImportOptions
+from service.imports.service import run_import
 from service.network.graph import NETWORK_REVISION
 from service.network.models import StreetEdge, StreetNode
 from service.organisations.models import Department, PartyOrg, PartyOrgKind, department_pairings
@@ -98,6 +101,8 @@ _DATA_TABLES = (
     RequestEvent.__table__,
     ServiceRequest.__table__,
     StationCircle.__table__,
+    FeatureVersion.__table__,
+    ImportRun.__table__,
     GridVersion.__table__,
     grid_assignments,
     department_pairings,
@@ -111,6 +116,12 @@ _DATA_TABLES = (
     StreetNode.__table__,
     Department.__table__,
 )
+
+
+#: The import-ready files (``fixtures/demo/import/``, written by ``fixtures/demo/import_files.py``).
+IMPORT_DIR = "import"
+DEMO_BY = "load-demo"
+DEMO_COMMENT = "demo community"
 
 
 class DemoAlreadyLoaded(RuntimeError):
@@ -172,7 +183,7 @@ def load_demo(
             raise DemoAlreadyLoaded("the database already holds community data; use --replace to overwrite it")
         clear(session)
 
-    areas = _load_areas(session, demo_dir, progress)
+    areas = _load_areas(session, demo_dir, settings, now, progress)
     org = json.loads((demo_dir / "organisation.json").read_text(encoding="utf-8"))
     party = _load_party_orgs(session, org["party_orgs"], areas, progress)
     grids = _load_grids(session, demo_dir, areas, party, progress, grid_code_pattern)
@@ -214,25 +225,58 @@ def load_demo(
     }
 
 
-def _load_areas(session: Session, demo_dir: Path, progress: Progress) -> dict[str, Area]:
-    features = _features(demo_dir, "areas.geojson")
-    advance = progress.task("areas", len(features))
-    order = {lvl: i for i, lvl in enumerate(AreaLevel)}
+def _import(
+    session: Session,
+    *,
+    kind: str,
+    demo_dir: Path,
+    name: str,
+    settings: Settings,
+    now: datetime,
+    progress: Progress,
+    label: str,
+    **options: Any,
+) -> dict[str, Any]:
+    """Import one of the demo's import-ready files through the one import path (the same as
+    ``neighborgrid import`` and ``POST /api/v1/imports/{kind}``); a refusal raises ImportRefused."""
+    advance = progress.task(label, 1)
+    report = run_import(
+        session,
+        kind=kind,
+        data=(demo_dir / IMPORT_DIR / name).read_bytes(),
+        filename=name,
+        options=ImportOptions(coord_type="wgs84", comment=DEMO_COMMENT, **options),
+        by=DEMO_BY,
+        actor=None,
+        now=now,
+        settings=settings,
+    )
+    advance(1)
+    return report
+
+
+def _keys(demo_dir: Path, name: str) -> dict[str, str]:
+    """The demo's key of each feature by its code (an extra column of the import-ready file)."""
+    return {f["properties"]["code"]: f["properties"]["key"] for f in _features(demo_dir / IMPORT_DIR, name)}
+
+
+def _load_areas(session: Session, demo_dir: Path, settings: Settings, now: datetime, progress: Progress):
+    """Every level in one file, saved top-down by the areas kind; keyed by the demo's key (kept as ref)."""
+    _import(
+        session,
+        kind="areas",
+        demo_dir=demo_dir,
+        name="areas.geojson",
+        settings=settings,
+        now=now,
+        progress=progress,
+        label="areas",
+    )
+    keys = _keys(demo_dir, "areas.geojson")
     areas: dict[str, Area] = {}
-    for f in sorted(features, key=lambda f: (order[AreaLevel(f["properties"]["level"])], f["properties"]["code"])):
-        p = f["properties"]
-        area = Area(
-            ref=p["key"],
-            level=AreaLevel(p["level"]),
-            code=p["code"],
-            name_zh=p["name_zh"],
-            name_en=p.get("name_en"),
-            parent=areas[p["parent_key"]] if p.get("parent_key") else None,
-            geom=_wkb(_multi(shape(f["geometry"]))),
-        )
-        session.add(area)
-        areas[p["key"]] = area
-        advance(1)
+    for area in session.scalars(select(Area).where(Area.code.in_(keys))):
+        area.ref = keys[area.code]
+        areas[area.ref] = area
     session.flush()
     return areas
 
