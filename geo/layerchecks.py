@@ -425,7 +425,7 @@ class Offset:
     """The layer sits ``distance_m`` off towards ``bearing_deg`` (clockwise from north) of where it
     would be if its coordinates were ``coord_type`` instead of ``declared``: declaring
     ``coord_type`` fixes it. ``fit_*`` are (boundary agreement, share inside) as given and fixed;
-    ``where`` is a point of the layer."""
+    ``where`` is the median of the sampled coordinates (the middle of the layer, as given)."""
 
     coord_type: str
     declared: str
@@ -439,9 +439,10 @@ class Offset:
     def message(self) -> str:
         directions = ("north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west")
         toward = directions[round(self.bearing_deg / 45.0) % 8]
+        names = {"wgs84": "WGS84", "gcj02": "GCJ-02", "bd09": "BD-09"}
         return (
             f"the layer sits about {self.distance_m:.0f} m {toward} of the existing layer, as "
-            f"{self.coord_type.upper()} coordinates read as {self.declared.upper()} would: "
+            f"{names[self.coord_type]} coordinates read as {names[self.declared]} would: "
             f"declare coord_type={self.coord_type}"
         )
 

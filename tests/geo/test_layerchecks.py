@@ -296,7 +296,8 @@ def test_communities_in_gcj02_read_as_wgs84_are_found_off_their_district():
     assert 100 <= offset.distance_m <= 800
     assert offset.distance_m == pytest.approx(585, abs=15)
     assert offset.fit_fixed[0] > offset.fit_given[0] and offset.fit_fixed[1] > offset.fit_given[1]
-    assert "coord_type=gcj02" in offset.message
+    assert offset.message.startswith("the layer sits about 587 m south-east of the existing layer")
+    assert offset.message.endswith("as GCJ-02 coordinates read as WGS84 would: declare coord_type=gcj02")
     assert DISTRICT.buffer(0.01).contains(offset.where)
     # the direction is the GCJ-02 offset's: from the true position to the shifted one
     lon, lat = wgs84_to_gcj02(117.65, 24.54)
