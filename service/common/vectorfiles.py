@@ -70,6 +70,14 @@ CRS_NAME = re.compile(r"(EPSG:\d{1,6}|urn:ogc:def:crs:(EPSG|OGC):[0-9.]*:[A-Za-z
 GPKG_TRIGGER = re.compile(r"(rtree_|gpkg_|trigger_(insert|delete)_feature_count_).+", re.DOTALL)
 CPG = re.compile(rb"\s*[A-Za-z0-9_.\-]{1,40}\s*")
 CHUNK = 64 * 1024
+#: Code pages a .dbf header's language driver id names (dBASE/ArcGIS values); only used when a
+#: Shapefile's text is neither UTF-8 nor GB18030 and it has no .cpg.
+LDID_CODEPAGES = {
+    0x01: "cp437", 0x02: "cp850", 0x03: "cp1252", 0x57: "cp1252", 0x58: "cp1252", 0x59: "cp1252",
+    0x64: "cp852", 0x65: "cp866", 0x13: "cp932", 0x4D: "cp936", 0x4E: "cp949", 0x4F: "cp950",
+    0x50: "cp874", 0x7A: "cp936", 0x7B: "cp932", 0x7C: "cp874", 0xC8: "cp1250", 0xC9: "cp1251",
+    0xCA: "cp1254", 0xCB: "cp1253", 0xCC: "cp1257",
+}  # fmt: skip
 
 
 class VectorFileError(Invalid):
@@ -468,5 +476,24 @@ def _shapefile_encoding(folder: Path, asked: str | None) -> tuple[str | None, st
         text = cpg.read_bytes().decode("ascii").strip()
         codec = _cpg_codec(text)
         return (codec or text), codec, False  # a name Python does not know is left to GDAL
-    codec, guessed = detect_text_encoding(_dbf_text(folder / "layer.dbf"))
+    dbf = folder / "layer.dbf"
+    chunks = _dbf_text(dbf)
+    try:
+        codec, guessed = detect_text_encoding(chunks)
+    except Invalid:
+        with dbf.open("rb") as f:
+            ldid = f.read(30)[29]
+        fallback = LDID_CODEPAGES.get(ldid)  # the code page the .dbf header names, when it is not 0
+        if fallback is None or not _decodes(chunks, fallback):
+            raise
+        return fallback, fallback, True
     return (codec or "ascii"), codec, guessed
+
+
+def _decodes(chunks: list[bytes], codec: str) -> bool:
+    try:
+        for chunk in chunks:
+            chunk.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True

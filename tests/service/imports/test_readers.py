@@ -202,14 +202,27 @@ def test_an_encoding_option_that_names_no_text_encoding_is_refused(name):
     assert err.value.field == "encoding"
 
 
+def _with_ldid(data: bytes, ldid: int) -> bytes:
+    """The zipped Shapefile with its .dbf header's language driver id set to ``ldid``."""
+
+    def patch(name: str, body: bytes) -> dict[str, bytes]:
+        return {name: body[:29] + bytes([ldid]) + body[30:] if name.endswith(".dbf") else body}
+
+    return _rezip(data, patch)
+
+
 def test_a_shapefile_in_neither_utf8_nor_gbk_asks_for_its_encoding(tmp_path):
     frame = gpd.GeoDataFrame({"nimi": ["ÿÿ Kaartinkaupunki"]}, geometry=[BOXES[0]], crs="EPSG:4326")
-    data = _shapefile(tmp_path, frame, encoding="latin1", cpg=False)
+    data = _with_ldid(_shapefile(tmp_path, frame, encoding="latin1", cpg=False), 0)
     with pytest.raises(Invalid) as err:
         read_source(data, filename="helsinki.zip", encoding=None, limits=LIMITS)
     assert err.value.field == "encoding" and "Kaartinkaupunki" not in str(err.value)
     table = read_source(data, filename="helsinki.zip", encoding="latin-1", limits=LIMITS)
     assert table.rows == [{"nimi": "ÿÿ Kaartinkaupunki"}] and table.encoding == "iso8859-1"
+    # The code page the .dbf header names (here ANSI 1252) is the last resort, and still a guess.
+    table = read_source(_with_ldid(data, 0x57), filename="helsinki.zip", encoding=None, limits=LIMITS)
+    assert table.rows == [{"nimi": "ÿÿ Kaartinkaupunki"}]
+    assert table.encoding == "cp1252" and table.encoding_guessed
 
 
 def test_the_grid_layer_reader_keeps_working_and_takes_an_encoding(tmp_path):
