@@ -182,9 +182,8 @@ def run_workers(ctx: ImportContext) -> None:
             select(GridWorker).options(selectinload(GridWorker.grids)).where(GridWorker.ref.is_not(None))
         )
     }
-    linked = dict(
-        ctx.session.execute(select(GridWorker.user_id, GridWorker.ref).where(GridWorker.user_id.is_not(None)))
-    )
+    rows = ctx.session.execute(select(GridWorker.user_id, GridWorker.ref).where(GridWorker.user_id.is_not(None)))
+    linked = {user_id: ref for user_id, ref in rows}
     chosen: dict[str, tuple[WorkerRole | None, bool | None, list[Grid], User | None]] = {}
     usernames: dict[str, Feature] = {}
     for key, f in keys.items():
