@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from service import migrate
@@ -195,6 +197,228 @@ def import_grids_cmd(
     finally:
         db.dispose()
     console.print(", ".join(f"{k} {v}" for k, v in result.items()))
+
+
+@app.command("import")
+def import_cmd(
+    kind: Annotated[str, typer.Argument(help="areas, grids, buildings, stations, grid-workers, volunteers or teams")],
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, zipped Shapefile, CSV or .xlsx")],
+    coord_type: Annotated[
+        str | None, typer.Option(help="wgs84, gcj02, bd09, cgcs2000 or epsg:NNNN (unless the file states its CRS)")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="text encoding of a Shapefile or CSV (default: .cpg, else detected)")
+    ] = None,
+    mapping: Annotated[str | None, typer.Option(help='which column holds each field, JSON: {"code": "XZQDM"}')] = None,
+    code_field: Annotated[str | None, typer.Option(help="the column holding the code")] = None,
+    name_field: Annotated[str | None, typer.Option(help="the column holding the name")] = None,
+    parent_field: Annotated[str | None, typer.Option(help="the column holding the parent's code")] = None,
+    level: Annotated[str | None, typer.Option(help="areas: city, district, township, community or compound")] = None,
+    layer: Annotated[str | None, typer.Option(help="grids: one_network or a department layer")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check and report; save nothing")] = False,
+    comment: Annotated[str | None, typer.Option(help="why (required to save)")] = None,
+    retire_missing: Annotated[
+        bool, typer.Option("--retire-missing", help="retire what the file no longer lists")
+    ] = False,
+    repair: Annotated[bool, typer.Option("--repair", help="accept make_valid's repair of invalid polygons")] = False,
+    sheet: Annotated[str | None, typer.Option(help="Excel: the sheet (default: the first)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Import a city's file through the same path as POST /api/v1/imports/{kind}: every problem and
+    warning is reported; all or nothing, in one transaction. Exit 1 when refused, 2 on a bad option."""
+    from datetime import UTC, datetime
+
+    from service.common.errors import DomainError
+    from service.imports.options import options_from
+    from service.imports.report import ImportRefused
+    from service.imports.service import kind_spec, run_import
+
+    settings = get_settings()
+    try:
+        kind_spec(kind)
+        options = options_from(
+            mapping=mapping,
+            fields={"code": code_field, "name": name_field, "parent": parent_field},
+            coord_type=coord_type,
+            encoding=encoding,
+            level=level,
+            layer=layer or "one_network",
+            dry_run=dry_run,
+            comment=comment,
+            retire_missing=retire_missing,
+            repair=repair,
+            sheet=sheet,
+        )
+    except DomainError as exc:
+        _domain_error(exc)
+    if not file.is_file():
+        console.print(f"no such file: {file}", markup=False, style="red", soft_wrap=True)
+        raise typer.Exit(2)
+    with file.open("rb") as f:  # the same cap as the API's upload (the reader answers TooLarge)
+        data = f.read(settings.import_upload_max_bytes + 1)
+    db = _database(settings)
+    prepare_database(db)
+    try:
+        with db.writer() as session:
+            try:
+                report = run_import(
+                    session,
+                    kind=kind,
+                    data=data,
+                    filename=file.name,
+                    options=options,
+                    by=_os_user(),
+                    actor=None,
+                    now=datetime.now(UTC),
+                    settings=settings,
+                )
+            except BaseException:
+                session.rollback()
+                raise
+            if options.dry_run:
+                session.rollback()
+            else:
+                session.commit()
+    except ImportRefused as exc:
+        _print_report(exc.extra["report"], as_json=as_json)
+        raise typer.Exit(1) from None
+    except DomainError as exc:
+        _domain_error(exc)
+    finally:
+        db.dispose()
+    _print_report(report, as_json=as_json)
+
+
+def _os_user() -> str:
+    """Who ran the command, for the import's ``by``: the OS account, else ``cli``."""
+    try:
+        return getpass.getuser()[:80] or "cli"
+    except Exception:  # no such account in a container's passwd
+        return "cli"
+
+
+def _domain_error(exc: Exception) -> NoReturn:
+    """A refused option or file: its field and message on stderr, exit 2."""
+    field = getattr(exc, "field", None)
+    console.print(f"{field}: {exc}" if field else str(exc), markup=False, style="red", soft_wrap=True)
+    raise typer.Exit(2) from None
+
+
+def _print_report(report: dict, *, as_json: bool) -> None:
+    """The import's report: JSON on stdout, or counts then every problem and warning, one a line."""
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    out = Console(soft_wrap=True, highlight=False)
+    source = report.get("source") or {}
+    if report["problems"]:
+        verdict = "[red]refused, nothing saved[/]"
+    elif report["dry_run"]:
+        verdict = "[yellow]dry run, nothing saved[/]"
+    else:
+        verdict = f"[green]saved[/] (run {report.get('run_id')})"
+    out.print(
+        f"{escape(report['kind'])} from {escape(str(source.get('filename', '')))}: "
+        f"{source.get('features', 0)} feature(s), {escape(str(source.get('format', '')))}, "
+        f"crs {escape(str(source.get('crs')))}: {verdict}"
+    )
+    out.print(", ".join(f"{k} {v}" for k, v in report["counts"].items()))
+    for label, style, issues in (("problem", "red", report["problems"]), ("warning", "yellow", report["warnings"])):
+        if issues:
+            out.print(f"[{style}]{len(issues)} {label}(s)[/]")
+        for issue in issues:
+            out.print(f"[{style}]{label}[/] " + escape(_issue_line(issue)))
+
+
+def _issue_line(issue: dict) -> str:
+    """feature N (code) field code: message at file [x, y] crs = wgs84 [lon, lat]."""
+    if issue.get("feature") is None:
+        where = "file"
+    else:
+        where = f"feature {issue['feature']}"
+        if issue.get("feature_code"):
+            where += f" ({issue['feature_code']})"
+    line = f"{where} {issue.get('field') or '-'} {issue['code']}: {issue['message']}"
+    at = issue.get("at")
+    if at:
+        x, y = at["file"]
+        lon, lat = at["wgs84"]
+        line += f"  at {x}, {y} ({at.get('crs')}) = wgs84 {lon}, {lat}"
+    return line
+
+
+@app.command("init")
+def init_cmd(
+    admin: Annotated[str, typer.Option(help="the first administrator's username")] = "admin",
+    admin_password_file: Annotated[
+        Path | None, typer.Option(help="read the password from this file's first line (else it is prompted for)")
+    ] = None,
+) -> None:
+    """Start from nothing: migrate the schema, add the reference categories, and create the first
+    administrator, nothing else. Refused (exit 1) once any account exists."""
+    from sqlalchemy import func, select
+
+    from service.audit.service import audit
+    from service.auth.models import User
+    from service.auth.service import create_user
+    from service.common.errors import DomainError
+
+    settings = get_settings()
+    db = _database(settings)
+    try:
+        prepare_database(db)
+        with db.reader() as session:
+            users = session.scalar(select(func.count()).select_from(User)) or 0
+        if users:
+            console.print(
+                f"[red]refused: the database already has {users} account(s)[/]; init only starts an empty one "
+                "(add accounts with `neighborgrid create-user` or the admin page)"
+            )
+            raise typer.Exit(1)
+        password = _init_password(admin_password_file)
+        with db.transaction() as session:
+            if session.scalar(select(func.count()).select_from(User)):
+                console.print("[red]refused: an account was created meanwhile[/]")
+                raise typer.Exit(1)
+            user = create_user(session, username=admin, password=password, role=Role.ADMIN, display_name=admin)
+            audit(
+                session,
+                actor=None,
+                action="create",
+                entity="user",
+                entity_id=user.id,
+                after={"username": user.username, "role": user.role.value, "by": "neighborgrid init"},
+            )
+    except DomainError as exc:
+        _domain_error(exc)
+    finally:
+        db.dispose()
+    console.print(
+        f"[green]ready:[/] schema at {migrate.head_revision()}, administrator {escape(admin)} created "
+        f"({_redacted(settings.database_url)}). Next: import the city's areas (see README, Onboarding a city)."
+    )
+
+
+def _init_password(path: Path | None) -> str:
+    """The first admin's password: the file's first line (stripped), else prompted twice (hidden)."""
+    if path is not None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            console.print(f"admin_password_file: cannot read {path}: {exc}", markup=False, style="red")
+            raise typer.Exit(2) from None
+        return lines[0].strip() if lines else ""
+    if not sys.stdin.isatty():
+        console.print(
+            "[red]no terminal to ask for the password:[/] pass --admin-password-file FILE "
+            "(its first line is the password)"
+        )
+        raise typer.Exit(2)
+    password = getpass.getpass("password for the administrator: ")
+    if getpass.getpass("again: ") != password:
+        console.print("[red]passwords differ[/]")
+        raise typer.Exit(2)
+    return password
 
 
 @app.command("backup")
