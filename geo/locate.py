@@ -130,11 +130,12 @@ class PolygonIndex:
         return self.locate_many_located(lons, lats, max_distance_m=max_distance_m)[0]
 
     def locate_many_located(
-        self, lons: np.ndarray, lats: np.ndarray, *, max_distance_m: float = 200.0
+        self, lons: np.ndarray, lats: np.ndarray, *, max_distance_m: float = 200.0, points: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``locate_many`` with the rest of each ``Located``: ``(index, outside_coverage, distance_m)``,
         the index -1 and the distance NaN where no polygon is within reach (``outside_coverage`` True
-        there, as ``locate`` says); distances rounded as ``locate`` rounds them."""
+        there, as ``locate`` says); distances rounded as ``locate`` rounds them. ``points``: the same
+        points as shapely Points already made (a caller locating them in several indexes makes them once)."""
         lons = np.asarray(lons, dtype=float)
         lats = np.asarray(lats, dtype=float)
         result = np.full(len(lons), -1, dtype=np.int64)
@@ -142,7 +143,8 @@ class PolygonIndex:
         distance = np.full(len(lons), np.nan)
         if not len(self.keys) or not len(lons):
             return result, outside_flag, distance
-        points = shapely.points(lons, lats)
+        if points is None:
+            points = shapely.points(lons, lats)
         snap = self._snap_deg(float(np.nanmean(lats)))
         pt_idx, poly_idx = self.tree.query(points, predicate="dwithin", distance=snap * 1.01)
         counts = np.bincount(pt_idx, minlength=len(lons))
@@ -154,7 +156,7 @@ class PolygonIndex:
         distance[single] = 0.0
         outside = np.flatnonzero(counts == 0)
         if len(outside) and max_distance_m > 0:
-            found, metres = self._nearest_many(lons[outside], lats[outside], max_distance_m)
+            found, metres = self._nearest_many(lons[outside], lats[outside], max_distance_m, points[outside])
             result[outside] = found
             distance[outside] = [round(float(m), 3) if k >= 0 else math.nan for k, m in zip(found, metres, strict=True)]
         index_of = {k: i for i, k in enumerate(self.keys)}
@@ -165,13 +167,15 @@ class PolygonIndex:
             distance[i] = np.nan if located.distance_m is None else located.distance_m
         return result, outside_flag, distance
 
-    def _nearest_many(self, lons: np.ndarray, lats: np.ndarray, max_distance_m: float) -> tuple[np.ndarray, np.ndarray]:
+    def _nearest_many(
+        self, lons: np.ndarray, lats: np.ndarray, max_distance_m: float, points: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised ``_nearest`` for points outside every polygon (same ties: lowest index): the
         index of the nearest polygon (-1: none within reach) and its distance in metres."""
         out = np.full(len(lons), -1, dtype=np.int64)
         dist = np.full(len(lons), np.nan)
         reach = metres_to_degrees(max_distance_m, float(np.max(np.abs(lats)))) * 1.5
-        p_idx, g_idx = self.tree.query(shapely.points(lons, lats), predicate="dwithin", distance=reach)
+        p_idx, g_idx = self.tree.query(points, predicate="dwithin", distance=reach)
         if not len(p_idx):
             return out, dist
         assert self.projection is not None

@@ -145,7 +145,7 @@ def _decode(data: bytes, charset: str | None) -> str:
     """The CSV text: the declared charset, else UTF-8 (a BOM allowed), else GB18030 (Excel in China)."""
     if charset:
         try:
-            return data.decode(charset)
+            return data.decode(charset).removeprefix("\ufeff")
         except (LookupError, UnicodeDecodeError):
             raise Invalid(f"the body is not text in charset={charset}", field="body") from None
     try:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import numpy as np
+import shapely
 from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -43,6 +44,7 @@ def check_grid_code(code: str, pattern: str) -> str:
 def households_by_grid(session: Session, grid_ids: list[int] | None = None) -> dict[int, tuple[int, int]]:
     """``grid_id -> (households, buildings)`` summed over the buildings assigned to each grid."""
     query = select(Building.grid_id, func.sum(Building.households), func.count(Building.id)).group_by(Building.grid_id)
+    query = query.where(Building.retired_at.is_(None))
     if grid_ids is not None:
         query = query.where(Building.grid_id.in_(grid_ids))
     return {gid: (int(h or 0), int(n)) for gid, h, n in session.execute(query) if gid is not None}
@@ -158,7 +160,9 @@ def _area_indexes(session: Session, known: Revisions) -> list[tuple[AreaLevel, P
 
 
 def _building_index(session: Session) -> PolygonIndex:
-    rows = session.execute(select(Building.id, Building.geom).order_by(Building.id)).all()
+    rows = session.execute(
+        select(Building.id, Building.geom).where(Building.retired_at.is_(None)).order_by(Building.id)
+    ).all()
     return PolygonIndex([r.id for r in rows], [to_shape(r.geom) for r in rows])
 
 
@@ -271,7 +275,8 @@ def locate_many(
     order and ``"areas"``: one dict ``{level: code}`` per point (only the levels that hold it)."""
     known = revisions(session, (GRIDS, AREAS))
     grids = cached(session, f"grid-index:{layer.value}", (GRIDS,), _grid_index(layer), known=known)
-    found, outside, distance = grids.locate_many_located(lons, lats, max_distance_m=max_distance_m)
+    points = shapely.points(lons, lats)  # made once for every index below
+    found, outside, distance = grids.locate_many_located(lons, lats, max_distance_m=max_distance_m, points=points)
     grid_ids = [grids.keys[i] if i >= 0 else None for i in found.tolist()]
     wanted = sorted({g for g in grid_ids if g is not None})
     codes = dict(session.execute(select(Grid.id, Grid.code).where(Grid.id.in_(wanted))).all()) if wanted else {}
@@ -279,7 +284,7 @@ def locate_many(
     for level, index in _area_indexes(session, known):
         if not len(index):
             continue
-        held = index.locate_many(lons, lats, max_distance_m=0)
+        held = index.locate_many_located(lons, lats, max_distance_m=0, points=points)[0]
         hits = np.flatnonzero(held >= 0)
         if not len(hits):
             continue
