@@ -56,7 +56,7 @@ def building_properties(b: Building, *, with_people: bool) -> dict[str, Any]:
 def list_buildings(
     session: Session, *, bbox: BBox | None, grid_id: int | None, limit: int, offset: int
 ) -> list[Building]:
-    query = select(Building).order_by(Building.id).limit(limit).offset(offset)
+    query = select(Building).where(Building.retired_at.is_(None)).order_by(Building.id).limit(limit).offset(offset)
     if bbox is not None:
         query = query.where(intersects(session, Building.geom, bbox.polygon()))
     if grid_id is not None:
@@ -71,6 +71,6 @@ def building_features(buildings: list[Building], *, with_people: bool) -> list[d
 def building_feature(session: Session, *, building_id: int, with_people: bool) -> dict[str, Any]:
     """One building as a GeoJSON Feature; NotFound names ``building_id``."""
     found = session.get(Building, building_id)
-    if found is None:
+    if found is None or found.retired_at is not None:
         raise NotFound(f"no building with id {building_id}", field="building_id")
     return building_features([found], with_people=with_people)[0]

@@ -120,7 +120,9 @@ def _buildings(session: Session, community: Area, grid_ids: list[int]) -> list[t
     """Buildings in or near the community: (id, representative lon, lat, households)."""
     compound_ids = select(Area.id).where(Area.parent_id == community.id)
     rows = session.scalars(
-        select(Building).where((Building.compound_id.in_(compound_ids)) | (Building.grid_id.in_(grid_ids)))
+        select(Building).where(
+            Building.retired_at.is_(None), (Building.compound_id.in_(compound_ids)) | (Building.grid_id.in_(grid_ids))
+        )
     )
     out = []
     for b in rows:

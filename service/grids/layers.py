@@ -359,7 +359,7 @@ def compare(
                     )
     split_buildings = []
     d_tree = shapely.STRtree(d_geoms)
-    for b in session.scalars(select(Building)):
+    for b in session.scalars(select(Building).where(Building.retired_at.is_(None))):
         footprint = to_shape(b.geom)
         hits = [int(j) for j in d_tree.query(footprint, predicate="intersects")]
         if len(hits) < 2:
@@ -412,7 +412,8 @@ def proposal(
             raise LayerError(f"the {layer.value} layer has no grids in this community", field="layers", status=404)
         department_grids.append(grids)
     # a footprint's inner point, not the building's anchor (entrance): as the edit impact counts it
-    homes = [(b.households, to_shape(b.geom).representative_point()) for b in session.scalars(select(Building))]
+    live = select(Building).where(Building.retired_at.is_(None))
+    homes = [(b.households, to_shape(b.geom).representative_point()) for b in session.scalars(live)]
     pieces = merged_layer(
         region, department_grids, homes, projection=projection, sliver_m2=sliver_m2, households_min=households_min
     )

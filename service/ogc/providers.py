@@ -208,7 +208,7 @@ PROVIDERS: dict[str, Provider] = {
             Building,
             Building.geom,
             {"grid_id": (Building.grid_id, "integer"), "compound_id": (Building.compound_id, "integer")},
-            lambda _s: select(Building),
+            lambda _s: select(Building).where(Building.retired_at.is_(None)),
             _building_features,
             keywords=["building", "楼栋"],
         ),

@@ -150,14 +150,19 @@ def _households(
         return max(building.households, 1)
     if scope is Scope.COMPOUND and compound is not None:
         return int(
-            session.scalar(select(func.sum(Building.households)).where(Building.compound_id == compound.id)) or 1
+            session.scalar(
+                select(func.sum(Building.households)).where(
+                    Building.compound_id == compound.id, Building.retired_at.is_(None)
+                )
+            )
+            or 1
         )
     if scope is Scope.COMMUNITY and community is not None:
         return int(
             session.scalar(
                 select(func.sum(Building.households))
                 .join(Area, Building.compound_id == Area.id)
-                .where(Area.parent_id == community.id)
+                .where(Area.parent_id == community.id, Building.retired_at.is_(None))
             )
             or 1
         )

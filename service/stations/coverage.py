@@ -59,7 +59,7 @@ def snap_points(graph: WalkGraph, points: Sequence[Point]) -> list[Snap]:
 
 
 def homes(session: Session, graph: WalkGraph) -> Homes:
-    buildings = list(session.scalars(select(Building).order_by(Building.id)))
+    buildings = list(session.scalars(select(Building).where(Building.retired_at.is_(None)).order_by(Building.id)))
     parents = dict(session.execute(select(Area.id, Area.parent_id)).all())
     grid_community = dict(session.execute(select(Grid.id, Grid.community_id)).all())
     snaps = snap_points(graph, [anchor_point(b) for b in buildings])
