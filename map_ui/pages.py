@@ -51,7 +51,7 @@ PAGES: dict[str, Page] = {
     "planner": Page(
         "planner",
         "page.planner",
-        ("grid-layer.js", "grid-editor.js", "planner.js"),
+        ("grid-layer.js", "grid-editor.js", "import_panel.js", "planner.js"),
         ("geoman_js", "geoman_css"),
         roles=("planner", "admin"),
     ),

@@ -7,7 +7,9 @@
  *
  * The grid layer is NG.GridLayer (grid-layer.js); planners and admins edit its boundaries with
  * NG.GridEditor (grid-editor.js: reshape with shared vertices, draw, split, merge, preview, save,
- * history and revert), whose section sits between the layer toggles and the table.
+ * history and revert), whose section sits between the layer toggles and the table. Below it, the
+ * Import panel (NG.ImportPanel, import_panel.js) checks and saves a city's own files; after a save
+ * the page draws its layers again (afterImport).
  */
 (async function () {
   "use strict";
@@ -53,6 +55,7 @@
   grids.on("loaded", () => renderTable());
   grids.show();
   const editor = EDITORS.includes(account.role) && NG.GridEditor ? new NG.GridEditor({ grids }) : null;
+  const importer = EDITORS.includes(account.role) && NG.ImportPanel ? new NG.ImportPanel({ onSaved: afterImport }) : null;
 
   /* -- the panel: layer toggles, then the table --------------------------------------------- */
   const checkLabel = (id, label, checked, onchange) => {
@@ -94,6 +97,7 @@
         el("div", { class: "ng-row" }, el("label", { class: "ng-check" }, gapToggle, " ", t("planner.show")), gapType, gapMinutes),
         gapSummary)),
     editor ? editor.node : null,
+    importer ? importer.node : null,
     el("h2", {}, t("planner.table")),
     el("div", { class: "ng-table-wrap" }, table),
     el("p", { class: "ng-muted", id: "ng-stats-period" }));
@@ -256,7 +260,29 @@
     else grids.load();
   }, 300);
 
-  window.NGPlanner = { grids, editor, stream, selectGrid, get stats() { return stats; }, get coverage() { return coverage; } };
+  /** An import was saved: what the page shows is drawn again from the API (community outlines,
+   *  grids unless the planner has unsaved edits, stations, buildings when loaded, KPIs). */
+  async function afterImport(report) {
+    const [layers, areas] = await Promise.all([base, api("areas", { params: { level: "community" }, auth: false })]);
+    if (areas.ok && areas.data?.type === "FeatureCollection" && layers.communities) {
+      layers.communities.clearLayers().addData(NG.geoToMap(areas.data));
+      if (editor) editor.communities = areas.data.features.map((f) => ({ id: f.id, geometry: f.geometry }));
+    }
+    if (editor && (editor.dirty() || editor.busy)) NG.toast(t("edit.changed_elsewhere"), "warn");
+    else await grids.load();
+    if (report.kind === "stations") {
+      const r = await api("stations");
+      if (r.ok) { stations = r.data.features; drawStations(); }
+    }
+    if (report.kind === "buildings" && buildingsLoaded) {
+      buildingsLoaded = false;
+      buildingLayer.clearLayers();
+      if (map.hasLayer(buildingLayer)) await toggleBuildings(true);
+    }
+    loadStats();
+  }
+
+  window.NGPlanner = { grids, editor, importer, stream, selectGrid, get stats() { return stats; }, get coverage() { return coverage; } };
   renderTable();
   const baseLayers = await base;
   for (const layer of [baseLayers.streets, baseLayers.streetCasing, baseLayers.buildings]) {
