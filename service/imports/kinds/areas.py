@@ -170,8 +170,8 @@ def _shape_checks(
         if area.code in in_file or parent is None:
             continue  # a stored sibling of a feature of the file, under the same parent
         by_level.setdefault(area.level, []).append((parent, None, to_shape(area.geom)))
-    for level, items in by_level.items():
-        sibling_checks(ctx, group_by_parent(items), what=level.value, gaps=level is not AreaLevel.COMPOUND)
+    for level, members in by_level.items():
+        sibling_checks(ctx, group_by_parent(members), what=level.value, gaps=level is not AreaLevel.COMPOUND)
 
 
 def _save(
@@ -212,12 +212,12 @@ def _save(
             if levels[f] is not level:
                 continue
             code = f.code or ""
-            wanted_parent[code] = parent_area(parent)
+            wanted_parent[code] = up = parent_area(parent)
             props = {
                 "level": level.value,
                 "name_zh": f.values["name"],
                 "name_en": f.values.get("name_en"),
-                "parent": wanted_parent[code].code if wanted_parent[code] is not None else None,
+                "parent": up.code if up is not None else None,
             }
             wanted.append(Wanted(code, props, geom, f))
         if not wanted and not (ctx.options.retire_missing and any(lv is level for lv in levels.values())):
