@@ -215,7 +215,7 @@ def _size_checks(ctx: ImportContext, features: list[Feature], layer: GridLayer) 
         if households is not None:
             items.append((f, float(households)))
     if items:
-        size_checks(ctx, items, usual=USUAL_GRID_HOUSEHOLDS, what="grid's households", unit="households")
+        size_checks(ctx, items, usual=USUAL_GRID_HOUSEHOLDS, what="households of a grid", unit="households")
 
 
 def _stored_households(ctx: ImportContext, features: list[Feature]) -> dict[str, int]:

@@ -182,6 +182,9 @@ def test_buildings_follow_a_grid_boundary_an_import_moves(town):
     # grid, which its entrance (at 1520 m) decides, not its footprint
     report = town.city.load("grids", grids_file(split=1100), "grids.geojson", coord_type="wgs84")
     assert report["counts"]["updated"] == 2, report
+    # households judged on the buildings stored inside the new shapes: 36 + 40 is far below 300-500
+    warned = {(w["feature_code"], w["field"], w["code"]) for w in report["warnings"]}
+    assert (G2, "households", "undersized") in warned, report["warnings"]
     got = stored(town)
     assert got["B1"]["grid"] == G2 and got["B5"]["grid"] == G2
     assert grid_households(town)[G1] == 0 and grid_households(town)[G2] == 36 + 40

@@ -216,3 +216,16 @@ def test_missing_grids_are_retired_only_when_asked_and_come_back_revived(city):
     back = grids(city)["35062599000301"]
     assert not back["retired"] and back["version"] == 2
     assert back["history"] == [(1, "create", False), (2, "create", True)]
+
+
+def test_households_from_the_file_are_judged_while_no_buildings_are_stored(city):
+    data = collection(
+        ({"code": "350625100001001", "户数": 4000}, rect(1000, 1000, 1600, 2000)),
+        ({"code": "350625100001002", "户数": 420}, rect(1600, 1000, 2000, 2000)),
+    )
+    report = city.load("grids", data, "grids.geojson", coord_type="wgs84", dry_run=True)
+    sized = [(w["feature_code"], w["field"], w["code"]) for w in report["warnings"] if w["field"] == "households"]
+    assert sized == [("350625100001001", "households", "oversized")], report["warnings"]
+    assert "usual households of a grid is 100-1500" in next(
+        w["message"] for w in report["warnings"] if w["field"] == "households"
+    )
