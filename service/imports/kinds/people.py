@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
@@ -25,10 +26,12 @@ from service.areas.models import Area, AreaLevel
 from service.auth.models import User
 from service.common.layer_cache import GRIDS
 from service.common.revisions import bump_revision
+from service.common.times import parse_iso
 from service.grids.models import Grid, GridLayer, GridWorker, WorkerRole
 from service.imports.context import Feature, ImportContext
 from service.imports.saving import Wanted, save_by_code, stored_shape
 from service.imports.spec import FieldSpec, KindSpec
+from service.organisations.models import PartyOrg
 from service.teams.models import Team, TeamMember, TeamRole
 from service.volunteers.models import Skill, Volunteer
 
@@ -104,6 +107,16 @@ def _communities(ctx: ImportContext) -> dict[str, Area]:
     return {a.code: a for a in rows}
 
 
+def _party_orgs(ctx: ImportContext) -> dict[str, int | None]:
+    """Party organisations by code (ref) and by name (a name two share maps to None: ambiguous)."""
+    out: dict[str, int | None] = {}
+    rows = list(ctx.session.scalars(select(PartyOrg)))
+    for o in rows:
+        out[o.name_zh] = None if o.name_zh in out else o.id
+    out.update({o.ref: o.id for o in rows if o.ref})
+    return out
+
+
 # -- grid workers -------------------------------------------------------------------------------
 
 ROLE_WORDS: dict[str, WorkerRole] = {
@@ -151,6 +164,11 @@ WORKER_FIELDS = {
     "username": FieldSpec(
         ("username", "账号", "用户名", "account"), max_length=64, description="links the worker to this user account"
     ),
+    "party_org": FieldSpec(
+        ("party_org", "party_org_code", "party_org_key", "党组织", "所属党组织", "所属党支部", "党支部"),
+        max_length=200,
+        description="the party branch's code (ref) or name; an unknown one is warned and left unlinked",
+    ),
 }
 
 _PARTY_WORDS = {"中共党员": True, "党员": True, "预备党员": True, "中共预备党员": True, "群众": False, "团员": False}
@@ -184,6 +202,8 @@ def run_workers(ctx: ImportContext) -> None:
     }
     rows = ctx.session.execute(select(GridWorker.user_id, GridWorker.ref).where(GridWorker.user_id.is_not(None)))
     linked = {user_id: ref for user_id, ref in rows}
+    orgs = _party_orgs(ctx)
+    branch: dict[str, int | None] = {}
     chosen: dict[str, tuple[WorkerRole | None, bool | None, list[Grid], User | None]] = {}
     usernames: dict[str, Feature] = {}
     for key, f in keys.items():
@@ -214,6 +234,12 @@ def run_workers(ctx: ImportContext) -> None:
                 ctx.problem(f, "username", "user_taken", f"the account {username!r} belongs to another grid worker")
             usernames.setdefault(username, f)
         chosen[key] = (role, party, assigned, user)
+        org = f.values.get("party_org")
+        branch[key] = orgs.get(org) if org is not None else None
+        if org is not None and branch[key] is None:
+            ctx.warn(
+                f, "party_org", "unknown_party_org", f"no party organisation is known as {org[:60]!r}; left unlinked"
+            )
     if ctx.report.problems:
         return
 
@@ -226,6 +252,7 @@ def run_workers(ctx: ImportContext) -> None:
             "party_member": w.party_member,
             "grids": sorted(g.code for g in w.grids),
             "user_id": w.user_id,
+            "party_org_id": w.party_org_id,
         }, None
 
     grid_objects: dict[str, list[Grid]] = {}
@@ -236,7 +263,14 @@ def run_workers(ctx: ImportContext) -> None:
         base = (
             snapshot(old)[0]
             if old is not None
-            else {"name_en": None, "role": "member", "party_member": True, "grids": [], "user_id": None}
+            else {
+                "name_en": None,
+                "role": "member",
+                "party_member": True,
+                "grids": [],
+                "user_id": None,
+                "party_org_id": None,
+            }
         )
         props = _merged(
             base,
@@ -249,6 +283,7 @@ def run_workers(ctx: ImportContext) -> None:
                 "party_member": ("party_member", True if party is None else party),
                 "grids": ("grids", sorted(g.code for g in assigned)),
                 "user_id": ("username", user.id if user is not None else None),
+                "party_org_id": ("party_org", branch[key]),
             },
         )
         grid_objects[key] = assigned if "grids" in f.values else list(old.grids) if old is not None else []
@@ -258,6 +293,7 @@ def run_workers(ctx: ImportContext) -> None:
         p = want.props
         w.name_zh, w.name_en, w.phone = p["name_zh"], p["name_en"], p["phone"]
         w.role, w.party_member, w.user_id = WorkerRole(p["role"]), p["party_member"], p["user_id"]
+        w.party_org_id = p["party_org_id"]
         w.grids = list(grid_objects[want.code])
 
     def create(want: Wanted) -> GridWorker:
@@ -359,6 +395,7 @@ VOLUNTEER_FIELDS = {
         description="skills (" + ", ".join(Skill.ALL) + ") or their Chinese names (水电维修, 调解, 急救…)",
     ),
     "team": FieldSpec(("team_zh", "team", "队伍", "所属队伍", "服务队"), description="the team's name (text)"),
+    "team_en": FieldSpec(("team_en", "队伍英文名"), description="the team's English name"),
     "community": FieldSpec(
         ("community_code", "community", "社区代码", "社区编码", "所属社区代码"),
         max_length=32,
@@ -370,6 +407,11 @@ VOLUNTEER_FIELDS = {
         description="a grid code: the volunteer belongs to its community",
     ),
     "on_duty": FieldSpec(("on_duty", "在岗", "值班", "是否在岗"), type="bool", description="default no"),
+    "position_at": FieldSpec(
+        ("position_at", "定位时间"),
+        max_length=40,
+        description="when the position was taken (ISO 8601; default: the import's time)",
+    ),
 }
 
 
@@ -382,8 +424,14 @@ def run_volunteers(ctx: ImportContext) -> None:
     tree = STRtree([to_shape(a.geom) for a in tree_items]) if tree_items else None
     where: dict[str, int | None] = {}
     skills: dict[str, list[str]] = {}
+    taken: dict[str, datetime] = {}
     for key, f in keys.items():
         skills[key] = skills_of(ctx, f)
+        if f.values.get("position_at") is not None:
+            try:
+                taken[key] = parse_iso(f.values["position_at"])
+            except ValueError:
+                ctx.problem(f, "position_at", "bad_value", "position_at must be an ISO 8601 date or datetime")
         community = None
         if f.values.get("community") is not None:
             community = communities.get(f.values["community"])
@@ -415,6 +463,7 @@ def run_volunteers(ctx: ImportContext) -> None:
             "phone": v.phone,
             "skills": list(v.skills or []),
             "team_zh": v.team_zh,
+            "team_en": v.team_en,
             "community_id": v.community_id,
             "on_duty": v.on_duty,
         }, stored_shape(v.position)
@@ -425,7 +474,14 @@ def run_volunteers(ctx: ImportContext) -> None:
         base = (
             snapshot(old)[0]
             if old is not None
-            else {"name_en": None, "skills": [], "team_zh": None, "community_id": None, "on_duty": False}
+            else {
+                "name_en": None,
+                "skills": [],
+                "team_zh": None,
+                "team_en": None,
+                "community_id": None,
+                "on_duty": False,
+            }
         )
         props = _merged(
             base,
@@ -436,6 +492,7 @@ def run_volunteers(ctx: ImportContext) -> None:
                 "phone": ("phone", f.values.get("phone")),
                 "skills": ("skills", skills[key]),
                 "team_zh": ("team", f.values.get("team")),
+                "team_en": ("team_en", f.values.get("team_en")),
                 "on_duty": ("on_duty", bool(f.values.get("on_duty"))),
             },
         )
@@ -447,14 +504,11 @@ def run_volunteers(ctx: ImportContext) -> None:
     def apply(v: Volunteer, want: Wanted) -> None:
         p = want.props
         v.name_zh, v.name_en, v.phone = p["name_zh"], p["name_en"], p["phone"]
-        v.skills, v.team_zh, v.community_id, v.on_duty = (
-            list(p["skills"]),
-            p["team_zh"],
-            p["community_id"],
-            p["on_duty"],
-        )
+        v.skills, v.team_zh, v.team_en = list(p["skills"]), p["team_zh"], p["team_en"]
+        v.community_id, v.on_duty = p["community_id"], p["on_duty"]
         if want.geom is not None and not _same(v.position, want.geom):
-            v.position, v.position_at = from_shape(want.geom, srid=4326), ctx.now
+            v.position = from_shape(want.geom, srid=4326)
+            v.position_at = taken.get(want.code, ctx.now)
 
     def create(want: Wanted) -> Volunteer:
         volunteer = Volunteer(ref=want.code, version=1)

@@ -194,6 +194,11 @@ FIELDS = {
     ),
     "capacity": FieldSpec(("capacity", "容量", "床位", "床位数", "托位", "托位数"), type="int"),
     "address": FieldSpec(("address_zh", "address", "地址", "详细地址", "dz"), max_length=300),
+    "community": FieldSpec(
+        ("community_code", "community", "社区代码", "社区编码", "所属社区代码"),
+        max_length=32,
+        description="the community's code (else the community holding the point)",
+    ),
     "phone": FieldSpec(
         ("contact_phone", "phone", "电话", "联系电话", "服务电话", "tel"),
         max_length=40,
@@ -235,13 +240,15 @@ def run(ctx: ImportContext) -> None:
 
 
 def _communities(ctx: ImportContext, placed: list[Feature]) -> dict[Feature, Area | None]:
-    """Each station's community by containment; a station in none is kept with a warning."""
+    """Each station's community: the one its community code names, else the one holding it; a
+    station outside its community, or in none, is kept with a warning (it may serve from outside)."""
     areas = list(ctx.session.scalars(select(Area).where(Area.retired_at.is_(None))))
     communities = [a for a in areas if a.level is AreaLevel.COMMUNITY]
     shapes = [to_shape(a.geom) for a in communities]
     tree = STRtree(shapes) if shapes else None
     all_shapes = [to_shape(a.geom) for a in areas]
     all_tree = STRtree(all_shapes) if all_shapes else None
+    by_code = {a.code: a for a in communities}
     out: dict[Feature, Area | None] = {}
     for f in placed:
         point = f.geom
@@ -250,6 +257,22 @@ def _communities(ctx: ImportContext, placed: list[Feature]) -> dict[Feature, Are
         if tree is not None:
             hits = sorted(int(i) for i in tree.query(point, predicate="intersects"))
             holding = communities[hits[0]] if hits else None
+        named_code = f.values.get("community")
+        if named_code is not None:
+            named = by_code.get(named_code)
+            if named is None:
+                ctx.problem(f, "community", "unknown_community", f"no current community has the code {named_code!r}")
+            elif named is not holding:
+                projection = LocalProjection.for_lonlat(point.x, point.y)
+                away = float(projection.to_metric(to_shape(named.geom)).distance(projection.to_metric(point)))
+                ctx.warn(
+                    f,
+                    "geometry",
+                    "outside_parent",
+                    f"the station lies {away:,.0f} m outside its community {named.code}; kept in it as the file says",
+                )
+            out[f] = named
+            continue
         out[f] = holding
         if holding is not None:
             continue

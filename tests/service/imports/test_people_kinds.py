@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from service.requests.assignment import available_volunteers
 from service.teams.models import Team, TeamRole
 from service.volunteers.models import Volunteer
 from tests.support.cityfiles import DISPATCHER, PLANNER, RESIDENT, EmptyCity, csv_bytes, empty_city, xlsx_bytes
-from tests.support.demotown import load_town
+from tests.support.demotown import DEMO, load_town
 
 G1, G2, G3 = "350625100001001", "350625100001002", "350625100002001"
 C1, C2, C3 = "350625100001", "350625100002", "350625100003"
@@ -66,6 +66,7 @@ VOLUNTEERS = [
         "在岗": "是",
         "经度": 117.7512126,
         "纬度": 24.6247208,
+        "定位时间": "2026-11-01T08:04:00+08:00",
     },
     {
         "编号": "V002",
@@ -78,6 +79,7 @@ VOLUNTEERS = [
         "在岗": "否",
         "经度": None,
         "纬度": None,
+        "定位时间": None,
     },
     {
         "编号": None,
@@ -90,6 +92,7 @@ VOLUNTEERS = [
         "在岗": "是",
         "经度": 117.7595562,
         "纬度": 24.6194605,
+        "定位时间": None,
     },
 ]
 TEAMS = [
@@ -233,6 +236,8 @@ def test_volunteers_belong_to_the_community_by_code_grid_or_position(city):
     assert v["phone:05968123456"].community_id == ids[C3]  # by containment of the position
     assert (v["V001"].team_zh, v["V001"].on_duty, v["V002"].on_duty) == ("红色先锋队", True, False)
     assert v["V001"].position is not None and v["V002"].position is None
+    assert v["V001"].position_at == datetime(2026, 11, 1, 0, 4, tzinfo=UTC)  # as the roster says
+    assert v["phone:05968123456"].position_at > datetime.now(UTC) - timedelta(hours=1)  # the import's time
 
 
 def test_reimporting_the_volunteer_roster_changes_nothing(city):
@@ -336,3 +341,19 @@ def test_a_retired_volunteer_is_never_dispatched_nor_listed(city):
     with city.client(DISPATCHER) as c:
         listed = c.get("/api/v1/volunteers").json()["features"]
     assert sorted(f["properties"]["name_zh"] for f in listed) == ["张浩", "蔡欣"]
+
+
+def test_the_demo_rosters_import_through_these_kinds(city):
+    r = city.import_file(
+        "grid-workers", "grid_workers.csv", (DEMO / "import" / "grid_workers.csv").read_bytes(), dry_run=True
+    )
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["counts"]["created"] > 0 and report["counts"]["updated"] == 0
+    # the empty city has no party organisations: each branch is warned, never a refusal
+    assert {w["code"] for w in report["warnings"]} <= {"unknown_party_org", "encoding_guessed"}
+    no_phones(report)
+    data = (DEMO / "import" / "volunteers.geojson").read_bytes()
+    r = city.import_file("volunteers", "volunteers.geojson", data, coord_type="wgs84", dry_run=True)
+    assert r.status_code == 200, r.text
+    assert r.json()["counts"]["created"] == 120 and not r.json()["warnings"]

@@ -18,7 +18,7 @@ from geo.crs import LocalProjection
 from service.areas.models import Area
 from service.stations.models import Station, StationCircle, StationType
 from tests.support.cityfiles import EmptyCity, csv_bytes, empty_city, geojson_bytes, to_gcj02, xlsx_bytes
-from tests.support.demotown import demo_features, load_town
+from tests.support.demotown import DEMO, demo_features, load_town
 
 #: The demo's stations: the WGS84 truth the converted lists must land on.
 TRUTH = {f"ZT-{f['properties']['key'][-2:]}": f for f in demo_features("stations")}
@@ -221,3 +221,53 @@ def test_bd09_and_gcj02_really_are_hundreds_of_metres_off_the_truth():
     # the test data itself: the lists would land far off if read as WGS84
     offsets = [metres(to_bd09(to_gcj02(truth_point(c))), truth_point(c)) for c in CSV_CODES]
     assert np.min(offsets) > 100
+
+
+def test_a_community_code_names_the_community_and_one_outside_it_is_warned(city):
+    inside, outside = truth_point("ZT-01"), truth_point("ZT-03")  # in 龙津 (…001) and in 珪后 (…002)
+    rows = [
+        {
+            "code": "CC-1",
+            "type": "便民服务站",
+            "name": "龙津便民点",
+            "社区代码": "350625100001",
+            "lon": inside.x,
+            "lat": inside.y,
+        },
+        {
+            "code": "CC-2",
+            "type": "便民服务站",
+            "name": "跨社区便民点",
+            "社区代码": "350625100001",
+            "lon": outside.x,
+            "lat": outside.y,
+        },
+        {
+            "code": "CC-3",
+            "type": "便民服务站",
+            "name": "无名社区",
+            "社区代码": "350625100099",
+            "lon": inside.x,
+            "lat": inside.y,
+        },
+    ]
+    r = city.import_file("stations", "cc.csv", csv_bytes(rows), coord_type="wgs84", dry_run=True)
+    assert r.status_code == 422, r.text
+    report = r.json()["report"]
+    assert [(p["feature"], p["field"], p["code"]) for p in report["problems"]] == [
+        (2, "community", "unknown_community")
+    ]
+    r = city.import_file("stations", "cc.csv", csv_bytes(rows[:2]), coord_type="wgs84", dry_run=True)
+    assert r.status_code == 200, r.text
+    outside_warnings = [w for w in r.json()["warnings"] if w["code"] == "outside_parent"]
+    assert [(w["feature"], w["field"]) for w in outside_warnings] == [(1, "geometry")]
+    assert "350625100001" in outside_warnings[0]["message"]
+
+
+def test_the_demo_station_file_imports_through_this_kind(city):
+    data = (DEMO / "import" / "stations.geojson").read_bytes()
+    r = city.import_file("stations", "stations.geojson", data, coord_type="wgs84", dry_run=True)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["counts"]["created"] == 28
+    assert {w["code"] for w in report["warnings"]} <= {"duplicate_location"}  # the ZT- copies stand there
