@@ -357,3 +357,13 @@ def test_the_demo_rosters_import_through_these_kinds(city):
     r = city.import_file("volunteers", "volunteers.geojson", data, coord_type="wgs84", dry_run=True)
     assert r.status_code == 200, r.text
     assert r.json()["counts"]["created"] == 120 and not r.json()["warnings"]
+
+
+def test_the_kinds_endpoint_lists_the_people_and_station_kinds_with_their_columns(city):
+    with city.client() as c:
+        kinds = {k["name"]: k for k in c.get("/api/v1/imports/kinds").json()}
+    assert {"stations", "grid-workers", "volunteers", "teams"} <= set(kinds)
+    fields = {f["name"]: f for f in kinds["grid-workers"]["fields"]}
+    assert fields["phone"]["required"] and "手机号" in fields["phone"]["aliases"]
+    assert fields["grids"]["type"] == "list" and "所属网格" in fields["grids"]["aliases"]
+    assert kinds["volunteers"]["geometry"] == "optional_point" and kinds["teams"]["geometry"] == "none"
