@@ -25,6 +25,7 @@ from service.buildings.models import Building
 from service.grids.models import Grid
 from service.imports.models import FeatureVersion
 from service.imports.report import ImportRefused
+from service.requests.models import ServiceRequest
 from tests.service.imports.test_grids_kind import M_LAT, M_LON, S, W, collection, grids_file, load_city, rect
 from tests.support.backends import serve
 from tests.support.clock import TestClock
@@ -177,9 +178,19 @@ def test_a_retired_building_leaves_the_api_and_its_grids_households(town):
     assert grid_households(town)[G2] == 40  # B5 only
 
 
-def test_buildings_follow_a_grid_boundary_an_import_moves(town):
+def test_buildings_and_open_requests_follow_a_grid_boundary_an_import_moves(town):
     # G1 | G2 boundary from 1500 m to 1100 m: B1 (at about 1175 m) now lies in G2; B5 keeps its
-    # grid, which its entrance (at 1520 m) decides, not its footprint
+    # grid, which its entrance (at 1520 m) decides, not its footprint; an open request at 1300 m
+    # moves to G2 as well
+    spot = at(1300, 1800)
+    with town.api() as c:
+        category = c.get("/api/v1/categories").json()[0]["kinds"][0]["code"]
+        body = {"category": category, "description": "路灯不亮", "lon": spot.x, "lat": spot.y}
+        r = c.post("/api/v1/requests", json=body)
+        assert r.status_code == 201, r.text
+        request_id = r.json()["id"]
+    with town.city.db.reader() as s:
+        assert s.get(Grid, s.get(ServiceRequest, request_id).grid_id).code == G1
     report = town.city.load("grids", grids_file(split=1100), "grids.geojson", coord_type="wgs84")
     assert report["counts"]["updated"] == 2, report
     # households judged on the buildings stored inside the new shapes: 36 + 40 is far below 300-500
@@ -188,3 +199,5 @@ def test_buildings_follow_a_grid_boundary_an_import_moves(town):
     got = stored(town)
     assert got["B1"]["grid"] == G2 and got["B5"]["grid"] == G2
     assert grid_households(town)[G1] == 0 and grid_households(town)[G2] == 36 + 40
+    with town.city.db.reader() as s:
+        assert s.get(Grid, s.get(ServiceRequest, request_id).grid_id).code == G2
