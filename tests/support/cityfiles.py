@@ -18,11 +18,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ import pyproj
 import shapely
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
+from sqlalchemy.engine import make_url
 
 # -- coordinates ---------------------------------------------------------------------------------
 
@@ -61,10 +65,12 @@ def _gcj02_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def gcj02_xy(xy: np.ndarray) -> np.ndarray:
-    """WGS84 (n, 2) lon/lat to GCJ-02, applied everywhere (the Helsinki example is converted the
-    same way a Chinese city's files are, although GCJ-02 is defined only inside China)."""
-    dlon, dlat = _gcj02_offset(xy[:, 0], xy[:, 1])
-    return np.column_stack([xy[:, 0] + dlon, xy[:, 1] + dlat])
+    """WGS84 (n, 2) lon/lat to GCJ-02. Outside the mainland box every implementation (and Amap's
+    own data) leaves coordinates as they are: GCJ-02 there *is* WGS84."""
+    lon, lat = xy[:, 0], xy[:, 1]
+    china = (lon >= 72.004) & (lon <= 137.8347) & (lat >= 0.8293) & (lat <= 55.8271)
+    dlon, dlat = _gcj02_offset(lon, lat)
+    return np.column_stack([lon + np.where(china, dlon, 0.0), lat + np.where(china, dlat, 0.0)])
 
 
 def to_gcj02(geom: BaseGeometry) -> BaseGeometry:
@@ -91,9 +97,14 @@ def cgcs2000_tm(central_meridian: float, *, name: str | None = None) -> pyproj.C
     )
 
 
-def project(geom: BaseGeometry, crs: pyproj.CRS) -> BaseGeometry:
+@lru_cache(maxsize=16)
+def _transformer(crs: str) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs("EPSG:4326", pyproj.CRS.from_user_input(crs), always_xy=True)
+
+
+def project(geom: BaseGeometry, crs: pyproj.CRS | str) -> BaseGeometry:
     """A WGS84 geometry in ``crs`` (x east, y north)."""
-    transformer = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    transformer = _transformer(crs.to_wkt() if isinstance(crs, pyproj.CRS) else crs)
 
     def forward(xy: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(xy[:, 0], xy[:, 1])
@@ -279,6 +290,68 @@ class EmptyCity:
             return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
+_TEMPLATES: list[tempfile.TemporaryDirectory] = []
+
+
+def _spatialite_template() -> Path:
+    """A migrated, empty SpatiaLite file, made once per process (creating the spatial metadata takes
+    seconds; copying the file takes milliseconds)."""
+    from service.bootstrap import prepare_database
+    from service.db import Database
+    from tests.support.backends import make_settings
+
+    if not _TEMPLATES:
+        folder = tempfile.TemporaryDirectory(prefix="ng-empty-city-")
+        path = Path(folder.name) / "template.db"
+        db = Database.from_settings(make_settings(f"sqlite:///{path}"))
+        try:
+            prepare_database(db)
+        finally:
+            db.dispose()
+        _TEMPLATES.append(folder)
+    return Path(_TEMPLATES[0].name) / "template.db"
+
+
+_PG_TEMPLATE: list[str] = []
+
+
+@contextmanager
+def _postgis_copy() -> Iterator[str]:
+    """A new PostGIS database copied from a migrated, empty template (made once per process, dropped
+    at exit): CREATE DATABASE … TEMPLATE takes a fraction of a second, migrating several."""
+    import atexit
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from service.bootstrap import prepare_database
+    from service.db import Database
+    from tests.support.backends import make_settings
+    from tests.support.databases import postgis_url
+
+    if not _PG_TEMPLATE:
+        holder = ExitStack()
+        template = holder.enter_context(postgis_url())
+        db = Database.from_settings(make_settings(template))
+        try:
+            prepare_database(db)
+        finally:
+            db.dispose()
+        atexit.register(holder.close)
+        _PG_TEMPLATE.append(template)
+    template = make_url(_PG_TEMPLATE[0])
+    admin = create_engine(template.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    name = f"ng_city_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template.database}"'))
+        yield template.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 ROLES = {PLANNER: "planner", DISPATCHER: "dispatcher", RESIDENT: "resident"}
 
 
@@ -288,13 +361,19 @@ def _empty_database(name: str, stack: ExitStack, tmp_dir: Path, accounts: Sequen
     from service.bootstrap import prepare_database
     from service.db import Database
     from tests.support.backends import make_settings
-    from tests.support.databases import postgis_url, spatialite_url
+    from tests.support.databases import spatialite_url
 
-    url = stack.enter_context(spatialite_url(tmp_dir) if name == "spatialite" else postgis_url())
+    if name == "spatialite":
+        url = stack.enter_context(spatialite_url(tmp_dir))
+        path = make_url(url).database or ""
+        shutil.copyfile(_spatialite_template(), path)
+        os.chmod(path, 0o600)
+    else:
+        url = stack.enter_context(_postgis_copy())
     settings = make_settings(url, **({"media_dir": tmp_dir / "media", "scheduler_enabled": False} | overrides))
     db = Database.from_settings(settings)
     stack.callback(db.dispose)
-    prepare_database(db)
+    prepare_database(db)  # a no-op on the migrated copy; the whole migration on PostGIS
     with db.transaction() as session:
         for username in accounts:
             create_user(session, username=username, password=PASSWORD, role=Role(ROLES[username]))
