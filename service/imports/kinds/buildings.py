@@ -193,9 +193,10 @@ def _number_checks(ctx: ImportContext, f: Feature) -> None:
         )
 
 
-def _snapshot(b: Building) -> tuple[dict[str, Any], BaseGeometry | None]:
+def _snapshot(b: Building, compound_codes: dict[int, str]) -> tuple[dict[str, Any], BaseGeometry | None]:
+    """A stored building as comparable properties (its compound by code) and its footprint."""
     props: dict[str, Any] = {field: getattr(b, column) for field, column in COLUMNS.items()}
-    props["compound"] = b.compound_id
+    props["compound"] = compound_codes.get(b.compound_id) if b.compound_id is not None else None
     props["entrance"] = _entrance_value(to_shape(b.entrance) if b.entrance is not None else None)
     return props, stored_shape(b.geom)
 
@@ -216,17 +217,23 @@ def _save(
     everyone = {b.ref: b for b in ctx.session.scalars(select(Building).where(Building.ref.is_not(None)))}
     current = {code: b for code, b in everyone.items() if code is not None and b.retired_at is None}
     retired = {code: b for code, b in everyone.items() if code is not None and b.retired_at is not None}
+    compound_codes = {a.id: a.code for a in ctx.session.scalars(select(Area).where(Area.level == AreaLevel.COMPOUND))}
+    compound_ids = {code: i for i, code in compound_codes.items()}
+
+    def snapshot(b: Building) -> tuple[dict[str, Any], BaseGeometry | None]:
+        return _snapshot(b, compound_codes)
+
     wanted = []
     for f in features:
         code = f.code or ""
         stored = everyone.get(code)
-        props = _snapshot(stored)[0] if stored is not None else dict.fromkeys(COLUMNS) | NOT_NULL
+        props = snapshot(stored)[0] if stored is not None else dict.fromkeys(COLUMNS) | NOT_NULL
         for field in COLUMNS:
             if field in f.values:  # a column the file has; else the stored value stays
                 value = f.values[field]
                 props[field] = NOT_NULL[field] if value is None and field in NOT_NULL else value
         area = compounds.get(f)  # by the compound field, else by containment
-        props["compound"] = area.id if area is not None else None
+        props["compound"] = area.code if area is not None else None
         if "entrance_lon" in f.values or stored is None:
             props["entrance"] = _entrance_value(entrances.get(f))
         wanted.append(Wanted(code, props, f.geom, f))
@@ -234,7 +241,7 @@ def _save(
     def apply(b: Building, w: Wanted) -> None:
         for field, column in COLUMNS.items():
             setattr(b, column, w.props[field])
-        b.compound_id = w.props["compound"]
+        b.compound_id = compound_ids[w.props["compound"]] if w.props["compound"] is not None else None
         entrance = w.props["entrance"]
         b.entrance = from_shape(Point(*entrance), srid=4326) if entrance is not None else None
         b.geom = from_shape(w.geom, srid=4326)
@@ -246,7 +253,7 @@ def _save(
 
     before = {b.id: (b.grid_id, b.households) for b in current.values()}
     saved = save_by_code(
-        ctx, wanted=wanted, current=current, retired=retired, snapshot=_snapshot, create=create, apply=apply
+        ctx, wanted=wanted, current=current, retired=retired, snapshot=snapshot, create=create, apply=apply
     )
     regridded = _assign_grids(ctx, saved)
     households_moved = (
