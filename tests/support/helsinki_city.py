@@ -63,6 +63,7 @@ GRIDS_PER_COMMUNITY = 3
 M2_PER_HOUSEHOLD = 75.0
 HOME_SHARE = 0.6
 DEFAULT_LEVELS = 5
+MAX_PER_FLOOR = 12
 CGCS2000_CM = 25.0
 #: Column names a Shapefile cannot keep (10 bytes at most), as a city's GIS office shortens them.
 SHAPEFILE_NAMES = {"parent_code": "pcode", "opening_hours": "hours"}
@@ -228,7 +229,10 @@ def _grids(community: BaseGeometry, streets: BaseGeometry, n: int) -> list[BaseG
 
 
 def _households(area_m2: float, levels: int | None) -> int:
-    return max(1, round(area_m2 * (levels or DEFAULT_LEVELS) * HOME_SHARE / M2_PER_HOUSEHOLD))
+    """Floor area × the homes' share / floor area per home, at most MAX_PER_FLOOR a floor (the big
+    footprints of the centre are department stores and offices, not blocks of 300 flats)."""
+    floors = levels or DEFAULT_LEVELS
+    return max(1, min(MAX_PER_FLOOR * floors, round(area_m2 * floors * HOME_SHARE / M2_PER_HOUSEHOLD)))
 
 
 @cache

@@ -306,3 +306,45 @@ def test_only_planners_and_admins_may_import(city, username, status):
     assert "350602001071" not in codes(city)
     r = city.import_file("areas", "c.geojson", gj(features), coord_type="wgs84", dry_run=True)
     assert r.status_code == 200, r.text
+
+
+# -- every kind ---------------------------------------------------------------------------------------
+
+ALL_KINDS = ("areas", "grids", "buildings", "stations", "grid-workers", "volunteers", "teams")
+PHONE = "13800138000"
+
+
+def _roster(**row: Any) -> bytes:
+    return csv_bytes([row], encoding="utf-8")
+
+
+#: Per kind: a file with one cell (holding MARKER) that breaks a rule, and the field it must name.
+BROKEN_CELL = {
+    "areas": ("a.geojson", lambda: gj([community(80, level=MARKER)]), "level"),
+    "grids": ("g.geojson", lambda: gj([({"code": MARKER, "community": "350602001"}, cell(81))]), "code"),
+    "buildings": ("b.geojson", lambda: gj([({"code": "way/1", "floors": MARKER}, cell(82))]), "floors"),
+    "stations": (
+        "s.csv",
+        lambda: _roster(code="s-1", type=MARKER, name="站", lon=117.61, lat=24.49),
+        "type",
+    ),
+    "grid-workers": ("w.csv", lambda: _roster(code="w-1", name="张三", phone=PHONE, role=MARKER), "role"),
+    "volunteers": ("v.csv", lambda: _roster(code="v-1", name="李四", phone=PHONE, on_duty=MARKER), "on_duty"),
+    "teams": ("t.csv", lambda: _roster(code=MARKER * 6, name="队", community="350602001001"), "code"),
+}
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_every_kind_names_the_broken_cell_without_repeating_it(city, kind):
+    filename, make, field = BROKEN_CELL[kind]
+    body = refused(city.import_file(kind, filename, make(), coord_type="wgs84"))
+    assert field in {p["field"] for p in problems(body)}, problems(body)
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_every_kind_refuses_vrt_and_oversized_uploads(city, kind):
+    refused(city.import_file(kind, "layer.geojson", VRT, coord_type="wgs84"))
+    refused(city.import_file(kind, "layer.vrt", VRT, coord_type="wgs84"))
+    big = b"code,name,lon,lat\r\n" + b"x,y,117.6,24.5\r\n" * (UPLOAD_CAP // 15)
+    assert len(big) > UPLOAD_CAP
+    refused(city.import_file(kind, "big.csv", big, coord_type="wgs84"), status=413)
