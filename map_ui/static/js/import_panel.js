@@ -297,9 +297,9 @@
       const source = el("p", { class: "ng-muted", id: "ng-import-source" },
         fmt("import.source", { filename: s.filename || "—", format: s.format || "—", features: s.features ?? "—", crs: s.crs || "—" }),
         s.encoding ? ` · ${fmt("import.source_encoding", { encoding: s.encoding })}` : "");
-      const counts = el("table", { class: "ng-table ng-import-counts", id: "ng-import-counts" },
-        el("caption", { class: "ng-muted" }, t(report.saved ? "import.counts_saved" : "import.counts")),
-        el("tbody", {}, COUNTS.map((c) => el("tr", { dataset: { count: c } },
+      const counts = el("table", { class: "ng-table ng-import-counts", id: "ng-import-counts",
+        "aria-labelledby": "ng-import-counts-title" },
+      el("tbody", {}, COUNTS.map((c) => el("tr", { dataset: { count: c } },
           el("th", { scope: "row" }, t(`import.count.${c}`)), el("td", {}, String(report.counts?.[c] ?? 0))))));
       const renderer = problems.length + warnings.length > MANY ? L.canvas({ padding: 0.3 }) : undefined;
       const list = (issues, kind, key) => (issues.length ? [
@@ -307,7 +307,9 @@
         el("ol", { class: `ng-import-issues ng-import-${kind}s`, id: `ng-import-${kind}s`, start: 1 },
           issues.map((issue) => this.item(issue, kind, renderer))),
       ] : null);
-      fill(this.result, verdict, source, el("div", { class: "ng-table-wrap" }, counts),
+      fill(this.result, verdict, source,
+        el("h3", { id: "ng-import-counts-title" }, t(report.saved ? "import.counts_saved" : "import.counts")),
+        el("div", { class: "ng-table-wrap" }, counts),
         list(problems, "problem", "import.problems"), list(warnings, "warning", "import.warnings"),
         problems.some((p) => p.repair) ? el("p", { class: "ng-hint", id: "ng-import-repair-hint" }, t("import.repair_drawn")) : null);
       if (this.items.length) {
