@@ -4,9 +4,10 @@ Each building's compound is the one its ``compound`` field names, else the compo
 its footprint (none is fine: not every building stands in a 小区). Its grid is the one-network grid
 holding its anchor (the entrance when the file gives one, else a point inside the footprint,
 ``service.buildings.service.anchor_point``); a building in no grid is saved with a warning
-(``outside_grid``). The entrance columns are in the file's coordinate system and converted like the
-footprints. A column the file does not have keeps what is stored (re-importing a survey without the
-chairs' names keeps them).
+(``outside_grid``); a grid the file names is only checked against it (``grid_mismatch``). The
+entrance columns are in the file's coordinate system and converted like the footprints. A column
+the file does not have keeps what is stored (re-importing a survey without the chairs' names keeps
+them).
 
 Warnings on the numbers (saved, but worth a look):
 
@@ -67,6 +68,12 @@ FIELDS = {
         ("compound_code", "compound", "小区代码", "小区编码"),
         max_length=32,
         description="the compound's code (else the compound holding the footprint, if any)",
+    ),
+    "grid": FieldSpec(
+        ("grid_code", "grid", "网格编码", "所属网格"),
+        max_length=32,
+        description="the one-network grid the survey names: checked against the grid holding the anchor, "
+        "which decides (grid_mismatch warning)",
     ),
     "chair_name": FieldSpec(("chair_name", "楼栋长"), max_length=100, description="building chair (staff only)"),
     "chair_phone": FieldSpec(("chair_phone", "楼栋长电话"), max_length=32, description="the chair's phone"),
@@ -278,11 +285,12 @@ def _assign_grids(ctx: ImportContext, saved: dict[str, Building]) -> bool:
     anchors = {code: anchor_point(b) for code, b in saved.items()}
     frame = box(*union_all([box(*p.buffer(1e-4).bounds) for p in anchors.values()]).bounds)
     grids = ctx.session.execute(
-        select(Grid.id, Grid.geom).where(
+        select(Grid.id, Grid.code, Grid.geom).where(
             Grid.layer == GridLayer.ONE_NETWORK, Grid.retired_at.is_(None), box_overlaps(ctx.session, Grid.geom, frame)
         )
     ).all()
-    layer = {gid: to_shape(geom) for gid, geom in grids}
+    layer = {gid: to_shape(geom) for gid, _, geom in grids}
+    grid_codes = {gid: code for gid, code, _ in grids}
     held = held_by(layer, [(code, float(p.x), float(p.y)) for code, p in anchors.items()])
     moved = False
     for code, b in saved.items():
@@ -293,6 +301,17 @@ def _assign_grids(ctx: ImportContext, saved: dict[str, Building]) -> bool:
                 "geometry",
                 "outside_grid",
                 "the building lies in no one-network grid",
+                where=anchors[code],
+            )
+        named = features[code].values.get("grid") if code in features else None
+        if named is not None and named != grid_codes.get(target):
+            ctx.warn(
+                features[code],
+                "grid",
+                "grid_mismatch",
+                f"the file puts the building in grid {named!r}, but its anchor lies in "
+                + (f"grid {grid_codes[target]}" if target is not None else "no grid")
+                + "; the anchor decides",
                 where=anchors[code],
             )
         if b.grid_id != target:

@@ -52,7 +52,7 @@ def buildings_file(*, without: tuple[str, ...] = (), households_b1: int = 30) ->
     ex, ey = from_wgs84(B5_ENTRANCE.x, B5_ENTRANCE.y, "gcj02")
     rows = [
         ({"楼栋编码": "B1", "楼号": "1", "户数": households_b1, "层数": 6, "人口": 80}, rect(1150, 1150, 1200, 1200)),
-        ({"楼栋编码": "B2", "楼号": "2", "户数": 24, "层数": 0}, rect(1700, 1700, 1750, 1750)),
+        ({"楼栋编码": "B2", "楼号": "2", "户数": 24, "层数": 0, "网格编码": G1}, rect(1700, 1700, 1750, 1750)),
         ({"楼栋编码": "B3", "楼号": "3", "户数": 500, "层数": 2}, rect(2500, 1500, 2550, 1550)),
         ({"楼栋编码": "B4", "楼号": "4", "户数": 10, "层数": 3}, rect(10_000, 10_000, 10_050, 10_050)),
         (
@@ -132,6 +132,7 @@ def test_the_report_warns_about_numbers_and_buildings_outside_every_grid(town):
     assert ("B2", "floors", "undersized") in warnings  # households on 0 floors
     assert ("B3", "households", "oversized") in warnings  # 250 per floor
     assert ("B4", "geometry", "outside_grid") in warnings
+    assert ("B2", "grid", "grid_mismatch") in warnings  # the survey says G1; its footprint lies in G2
     assert not {w for w in warnings if w[0] in ("B1", "B5")}, warnings
     outside = next(w for w in town.first["warnings"] if w["code"] == "outside_grid")
     assert outside["at"]["crs"] and outside["at"]["wgs84"][0] == pytest.approx(W + 10_025 * M_LON, abs=1e-4)
