@@ -102,6 +102,7 @@ def load_demo_cmd(
     demo_dir: Annotated[Path | None, typer.Option(help="folder with the demo GeoJSON")] = None,
 ) -> None:
     """Load the demo community (Changtai, Zhangzhou) and the demo accounts."""
+    from service.common.errors import DomainError
     from service.demo.loader import DEMO_USERS, DemoAlreadyLoaded, load_demo
     from service.grids.service import GridCodeError
 
@@ -117,8 +118,8 @@ def load_demo_cmd(
             return
         console.print(f"[yellow]{exc}[/]")
         raise typer.Exit(1) from None
-    except GridCodeError as exc:
-        console.print(f"[red]nothing loaded: {exc}[/]")
+    except (GridCodeError, DomainError) as exc:  # a demo file the import refuses (e.g. the grid code pattern)
+        console.print(f"nothing loaded: {exc}", markup=False, style="red", soft_wrap=True)
         raise typer.Exit(2) from None
     finally:
         db.dispose()
@@ -317,10 +318,10 @@ def _print_report(report: dict, *, as_json: bool) -> None:
         verdict = "[yellow]dry run, nothing saved[/]"
     else:
         verdict = f"[green]saved[/] (run {report.get('run_id')})"
+    crs = f", crs {escape(str(source['crs']))}" if source.get("crs") else ""
     out.print(
         f"{escape(report['kind'])} from {escape(str(source.get('filename', '')))}: "
-        f"{source.get('features', 0)} feature(s), {escape(str(source.get('format', '')))}, "
-        f"crs {escape(str(source.get('crs')))}: {verdict}"
+        f"{source.get('features', 0)} feature(s), {escape(str(source.get('format', '')))}{crs}: {verdict}"
     )
     out.print(", ".join(f"{k} {v}" for k, v in report["counts"].items()))
     for label, style, issues in (("problem", "red", report["problems"]), ("warning", "yellow", report["warnings"])):
@@ -343,7 +344,9 @@ def _issue_line(issue: dict) -> str:
     if at:
         x, y = at["file"]
         lon, lat = at["wgs84"]
-        line += f"  at {x}, {y} ({at.get('crs')}) = wgs84 {lon}, {lat}"
+        line += f"  at {x}, {y} ({at.get('crs')})"
+        if [x, y] != [lon, lat]:
+            line += f" = wgs84 {lon}, {lat}"
     return line
 
 

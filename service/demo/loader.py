@@ -1,4 +1,11 @@
-"""Load the generated demo community (``fixtures/demo/*.geojson``) into an empty database.
+"""Load the generated demo community (``fixtures/demo/``) into an empty database, through the same
+import path a city uses for its own files.
+
+Areas, grids, buildings, stations, grid workers and volunteers are imported from the import-ready
+files in ``fixtures/demo/import/`` (written by ``fixtures/demo/import_files.py``) with
+``service.imports.service.run_import``, exactly as ``neighborgrid import KIND FILE`` would; only what
+has no import kind is written directly: party organisations (and their links to grids and grid
+workers), departments, the street network, the demo accounts and community life.
 
 It runs in the caller's transaction: either everything is loaded or nothing is. It refuses a
 database that already holds areas or grids unless ``replace=True``, which first deletes the
@@ -12,13 +19,15 @@ same way, so a freshly loaded demo has fresh positions, live claims and a few ov
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from geoalchemy2.shape import from_shape
-from shapely.geometry import MultiPolygon, Point, shape
+from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
@@ -34,17 +43,13 @@ from service.config import Settings
 from service.demo.life import Shift, load_community_life
 from service.duty.models import BuildingRotation, DisputeLog, PropertyRating, RotationMember
 from service.followups.models import FollowUp
-from service.grids.history import record_version
 from service.grids.models import (
     Grid,
-    GridChange,
     GridLayer,
     GridVersion,
     GridWorker,
-    WorkerRole,
     grid_assignments,
 )
-from service.grids.service import check_grid_code
 from service.households.models import HouseholdVisit, KeyHousehold
 from service.imports.models import FeatureVersion, ImportRun
 from service.imports.options import ImportOptions
@@ -61,8 +66,7 @@ from service.requests.models import (
     RequestPhoto,
     ServiceRequest,
 )
-from service.stations.circles import rebuild_all_circles
-from service.stations.models import Station, StationCircle, StationType
+from service.stations.models import Station, StationCircle
 from service.teams.models import PartyRegistration, RegistrationDuty, Team, TeamMember
 from service.volunteers.models import Volunteer
 from service.wishes.models import Wish
@@ -128,19 +132,6 @@ class DemoAlreadyLoaded(RuntimeError):
     """The database already holds community data; pass ``replace=True`` to overwrite it."""
 
 
-def _features(demo_dir: Path, name: str) -> list[dict[str, Any]]:
-    with (demo_dir / name).open(encoding="utf-8") as fh:
-        return json.load(fh)["features"]
-
-
-def _multi(geom: BaseGeometry) -> MultiPolygon:
-    return geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
-
-
-def _wkb(geom: BaseGeometry):
-    return from_shape(geom, srid=4326)
-
-
 def is_empty(session: Session) -> bool:
     return not session.scalar(select(func.count()).select_from(Area)) and not session.scalar(
         select(func.count()).select_from(Grid)
@@ -168,38 +159,43 @@ def load_demo(
     progress: Progress | None = None,
     now: datetime | None = None,
 ) -> dict[str, int]:
-    """Load every demo layer and build the stations' service circles; returns counts per layer.
+    """Load every demo layer (the stations with their service circles); returns counts per layer.
     Does not commit.
 
-    Grid codes are checked against ``settings.grid_code_pattern`` (the deployment's national
-    layout); the demo accounts get ``settings.demo_password``. ``now`` (default the real time) is
-    the load time the community-life data and the volunteers' positions are shifted to."""
+    Areas, grids, buildings, stations, grid workers and volunteers go through the one import path
+    (``service.imports.service.run_import``, as ``neighborgrid import`` would send them) from
+    ``demo_dir/import/``; what has no import kind (party organisations and their links, departments,
+    the street network, the demo accounts, community life) is written here. A refused file raises
+    ``ImportRefused`` naming the feature and the rule (grid codes are checked against
+    ``settings.grid_code_pattern``, the deployment's national layout). The demo accounts get
+    ``settings.demo_password``. ``now`` (default the real time) is the load time the community-life
+    data and the volunteers' positions are shifted to."""
     progress = progress or NoProgress()
     now = now or datetime.now(UTC)
-    demo_dir = demo_dir or settings.demo_dir
-    password, grid_code_pattern = settings.demo_password, settings.grid_code_pattern
+    demo = _Demo(session, settings, demo_dir or settings.demo_dir, now, progress)
     if not is_empty(session):
         if not replace:
             raise DemoAlreadyLoaded("the database already holds community data; use --replace to overwrite it")
         clear(session)
 
-    areas = _load_areas(session, demo_dir, settings, now, progress)
-    org = json.loads((demo_dir / "organisation.json").read_text(encoding="utf-8"))
+    areas = demo.areas()
+    org = json.loads((demo.dir / "organisation.json").read_text(encoding="utf-8"))
     party = _load_party_orgs(session, org["party_orgs"], areas, progress)
-    grids = _load_grids(session, demo_dir, areas, party, progress, grid_code_pattern)
-    workers = _load_workers(session, org["grid_workers"], grids, party, progress)
-    buildings = _load_buildings(session, demo_dir, areas, grids, progress)
-    nodes, edges = _load_network(session, demo_dir, progress)
-    for name in (NETWORK_REVISION, GRIDS, AREAS, BUILDINGS):
-        bump_revision(session, name)
-    stations = _load_stations(session, demo_dir, areas, progress)
-    life_path = demo_dir / "community_life.json"
+    grids = demo.grids(party)
+    workers = demo.workers(party)
+    buildings = demo.buildings()
+    nodes, edges = _load_network(session, demo.dir, progress)
+    bump_revision(session, NETWORK_REVISION)  # before the stations: their circles walk this network
+    stations = demo.stations()
+    life_path = demo.dir / "community_life.json"
     life = json.loads(life_path.read_text(encoding="utf-8")) if life_path.exists() else None
     shift = Shift.to(now, life["reference_time"]) if life else None
-    volunteers = _load_volunteers(session, demo_dir, areas, progress, shift)
+    volunteers = demo.volunteers(shift)
     departments = _load_departments(session, org["departments"], areas, progress)
+    for name in (AREAS, GRIDS, BUILDINGS):  # the links written after the imports (party orgs, refs)
+        bump_revision(session, name)
     on_duty = next((v for v in volunteers if v.on_duty and v.position is not None), volunteers[0])
-    _create_demo_users(session, password=password, volunteer=on_duty, worker=workers[0])
+    _create_demo_users(session, password=settings.demo_password, volunteer=on_duty, worker=workers[0])
     session.flush()
     life_counts = (
         load_community_life(
@@ -208,7 +204,6 @@ def load_demo(
         if life and shift
         else {}
     )
-    rebuild_all_circles(session, settings=settings, progress=progress)
     return {
         "areas": len(areas),
         "party_orgs": len(party),
@@ -225,60 +220,97 @@ def load_demo(
     }
 
 
-def _import(
-    session: Session,
-    *,
-    kind: str,
-    demo_dir: Path,
-    name: str,
-    settings: Settings,
-    now: datetime,
-    progress: Progress,
-    label: str,
-    **options: Any,
-) -> dict[str, Any]:
-    """Import one of the demo's import-ready files through the one import path (the same as
-    ``neighborgrid import`` and ``POST /api/v1/imports/{kind}``); a refusal raises ImportRefused."""
-    advance = progress.task(label, 1)
-    report = run_import(
-        session,
-        kind=kind,
-        data=(demo_dir / IMPORT_DIR / name).read_bytes(),
-        filename=name,
-        options=ImportOptions(coord_type="wgs84", comment=DEMO_COMMENT, **options),
-        by=DEMO_BY,
-        actor=None,
-        now=now,
-        settings=settings,
-    )
-    advance(1)
-    return report
+class _Demo:
+    """The demo's import-ready files, imported one kind at a time in the caller's transaction."""
+
+    def __init__(self, session: Session, settings: Settings, folder: Path, now: datetime, progress: Progress):
+        self.session, self.settings, self.dir, self.now, self.progress = session, settings, folder, now, progress
+
+    def run(self, kind: str, name: str, label: str, **options: Any) -> list[dict[str, Any]]:
+        """Import ``import/<name>`` as ``kind`` through the one import path (the same as ``neighborgrid
+        import`` and ``POST /api/v1/imports/{kind}``); answers the file's rows (properties) in order.
+        A refusal raises ImportRefused with the whole report."""
+        path = self.dir / IMPORT_DIR / name
+        data = path.read_bytes()
+        advance = self.progress.task(label, 1)
+        run_import(
+            self.session,
+            kind=kind,
+            data=data,
+            filename=name,
+            options=ImportOptions(coord_type="wgs84", comment=DEMO_COMMENT, **options),
+            by=DEMO_BY,
+            actor=None,
+            now=self.now,
+            settings=self.settings,
+        )
+        advance(1)
+        if name.endswith(".csv"):
+            return list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+        return [f["properties"] for f in json.loads(data)["features"]]
+
+    def areas(self) -> dict[str, Area]:
+        """Every level in one file, saved top-down by the areas kind; by the demo's key (kept as ref)."""
+        key = {r["code"]: r["key"] for r in self.run("areas", "areas.geojson", "areas")}
+        areas: dict[str, Area] = {}
+        for area in self.session.scalars(select(Area).where(Area.code.in_(key))):
+            area.ref = key[area.code]
+            areas[area.ref] = area
+        self.session.flush()
+        return areas
+
+    def grids(self, party: dict[str, PartyOrg]) -> dict[str, Grid]:
+        """The one-network grids, then each linked to its party organisation; by the demo's key."""
+        rows = {r["code"]: r for r in self.run("grids", "grids.geojson", "grids")}
+        grids: dict[str, Grid] = {}
+        query = select(Grid).where(Grid.layer == GridLayer.ONE_NETWORK, Grid.code.in_(rows))
+        for grid in self.session.scalars(query):
+            row = rows[grid.code]
+            grid.ref = row["key"]
+            grid.party_org = party.get(row.get("party_org_key") or "")
+            grids[row["key"]] = grid
+        self.session.flush()
+        return grids
+
+    def workers(self, party: dict[str, PartyOrg]) -> list[GridWorker]:
+        """The grid workers' roster (CSV), then each linked to its party organisation; in roster order."""
+        rows = self.run("grid-workers", "grid_workers.csv", "grid workers", encoding="utf-8")
+        by_ref = {w.ref: w for w in self.session.scalars(select(GridWorker).where(GridWorker.ref.is_not(None)))}
+        workers = [by_ref[r["code"]] for r in rows]
+        for worker, row in zip(workers, rows, strict=True):
+            worker.party_org = party.get(row.get("party_org_key") or "")
+        self.session.flush()
+        return workers
+
+    def buildings(self) -> int:
+        """Footprints with their compounds; the buildings kind puts each in the grid holding its entrance."""
+        return len(self.run("buildings", "buildings.geojson", "buildings"))
+
+    def stations(self) -> int:
+        """The stations, each with its service circles on the street network loaded before."""
+        return len(self.run("stations", "stations.geojson", "stations and circles"))
+
+    def volunteers(self, shift: Shift | None) -> list[Volunteer]:
+        """The volunteers with their last positions; the team's English name and the position's time
+        (shifted to the load time) are the demo's own, set after the import. In file order."""
+        rows = self.run("volunteers", "volunteers.geojson", "volunteers")
+        by_ref = {v.ref: v for v in self.session.scalars(select(Volunteer).where(Volunteer.ref.is_not(None)))}
+        volunteers = [by_ref[r["code"]] for r in rows]
+        for volunteer, row in zip(volunteers, rows, strict=True):
+            volunteer.team_en = row.get("team_en")
+            at = row.get("position_at")
+            volunteer.position_at = (shift.at(at) if shift else datetime.fromisoformat(at)) if at else None
+        self.session.flush()
+        return volunteers
 
 
-def _keys(demo_dir: Path, name: str) -> dict[str, str]:
-    """The demo's key of each feature by its code (an extra column of the import-ready file)."""
-    return {f["properties"]["code"]: f["properties"]["key"] for f in _features(demo_dir / IMPORT_DIR, name)}
+def _features(demo_dir: Path, name: str) -> list[dict[str, Any]]:
+    with (demo_dir / name).open(encoding="utf-8") as fh:
+        return json.load(fh)["features"]
 
 
-def _load_areas(session: Session, demo_dir: Path, settings: Settings, now: datetime, progress: Progress):
-    """Every level in one file, saved top-down by the areas kind; keyed by the demo's key (kept as ref)."""
-    _import(
-        session,
-        kind="areas",
-        demo_dir=demo_dir,
-        name="areas.geojson",
-        settings=settings,
-        now=now,
-        progress=progress,
-        label="areas",
-    )
-    keys = _keys(demo_dir, "areas.geojson")
-    areas: dict[str, Area] = {}
-    for area in session.scalars(select(Area).where(Area.code.in_(keys))):
-        area.ref = keys[area.code]
-        areas[area.ref] = area
-    session.flush()
-    return areas
+def _wkb(geom: BaseGeometry):
+    return from_shape(geom, srid=4326)
 
 
 def _load_party_orgs(session: Session, rows: list[dict], areas: dict[str, Area], progress: Progress):
@@ -298,82 +330,6 @@ def _load_party_orgs(session: Session, rows: list[dict], areas: dict[str, Area],
         advance(1)
     session.flush()
     return orgs
-
-
-def _load_grids(session, demo_dir, areas, party, progress, code_pattern: str) -> dict[str, Grid]:
-    features = _features(demo_dir, "grids.geojson")
-    advance = progress.task("grids", len(features))
-    grids: dict[str, Grid] = {}
-    for f in features:
-        p = f["properties"]
-        grid = Grid(
-            ref=p["key"],
-            code=check_grid_code(p["code"], code_pattern),
-            name_zh=p["name_zh"],
-            name_en=p.get("name_en"),
-            layer=GridLayer(p.get("layer", "one_network")),
-            community=areas[p["community_key"]],
-            party_org=party.get(p.get("party_org_key") or ""),
-            version=1,
-            geom=_wkb(_multi(shape(f["geometry"]))),
-        )
-        session.add(grid)
-        grids[p["key"]] = grid
-        advance(1)
-    session.flush()
-    now = datetime.now(UTC)
-    for grid in grids.values():
-        record_version(session, grid, change=GridChange.CREATE, by="load-demo", comment="demo community", now=now)
-    return grids
-
-
-def _load_workers(session, rows, grids, party, progress) -> list[GridWorker]:
-    advance = progress.task("grid workers", len(rows))
-    workers = []
-    for r in rows:
-        worker = GridWorker(
-            ref=r["key"],
-            name_zh=r["name_zh"],
-            name_en=r.get("name_en"),
-            phone=r.get("phone"),
-            role=WorkerRole(r.get("role", "member")),
-            party_member=bool(r.get("party_member", True)),
-            party_org=party.get(r.get("party_org_key") or ""),
-            grids=[grids[k] for k in r.get("grid_keys", [])],
-        )
-        session.add(worker)
-        workers.append(worker)
-        advance(1)
-    session.flush()
-    return workers
-
-
-def _load_buildings(session, demo_dir, areas, grids, progress) -> int:
-    features = _features(demo_dir, "buildings.geojson")
-    advance = progress.task("buildings", len(features))
-    for f in features:
-        p = f["properties"]
-        entrance = p.get("entrance")
-        session.add(
-            Building(
-                ref=p["key"],
-                number=p.get("number"),
-                name_zh=p.get("name_zh"),
-                name_en=p.get("name_en"),
-                compound_id=areas[p["compound_key"]].id if p.get("compound_key") else None,
-                grid_id=grids[p["grid_key"]].id if p.get("grid_key") else None,
-                floors=p.get("floors"),
-                households=int(p.get("households", 0)),
-                residents=int(p.get("residents", 0)),
-                chair_name=p.get("chair_name_zh"),
-                chair_phone=p.get("chair_phone"),
-                geom=_wkb(_multi(shape(f["geometry"]))),
-                entrance=_wkb(Point(entrance)) if entrance else None,
-            )
-        )
-        advance(1)
-    session.flush()
-    return len(features)
 
 
 def _load_network(session, demo_dir, progress) -> tuple[int, int]:
@@ -405,57 +361,6 @@ def _load_network(session, demo_dir, progress) -> tuple[int, int]:
     session.flush()
     advance(len(edge_features))
     return len(node_features), len(edge_features)
-
-
-def _load_stations(session, demo_dir, areas, progress) -> int:
-    features = _features(demo_dir, "stations.geojson")
-    advance = progress.task("stations", len(features))
-    for f in features:
-        p = f["properties"]
-        session.add(
-            Station(
-                ref=p["key"],
-                type=StationType(p["type"]),
-                name_zh=p["name_zh"],
-                name_en=p.get("name_en"),
-                opening_hours=p.get("opening_hours"),
-                contact_phone=p.get("contact_phone"),
-                capacity=p.get("capacity"),
-                address_zh=p.get("address_zh"),
-                community_id=areas[p["community_key"]].id if p.get("community_key") else None,
-                geom=_wkb(shape(f["geometry"])),
-            )
-        )
-        advance(1)
-    session.flush()
-    return len(features)
-
-
-def _load_volunteers(session, demo_dir, areas, progress, shift: Shift | None = None) -> list[Volunteer]:
-    features = _features(demo_dir, "volunteers.geojson")
-    advance = progress.task("volunteers", len(features))
-    volunteers = []
-    for f in features:
-        p = f["properties"]
-        at = p.get("position_at")
-        volunteer = Volunteer(
-            ref=p["key"],
-            name_zh=p["name_zh"],
-            name_en=p.get("name_en"),
-            phone=p.get("phone"),
-            skills=list(p.get("skills", [])),
-            team_zh=p.get("team_zh"),
-            team_en=p.get("team_en"),
-            on_duty=bool(p.get("on_duty")),
-            position=_wkb(shape(f["geometry"])) if f.get("geometry") else None,
-            position_at=(shift.at(at) if shift else datetime.fromisoformat(at)) if at else None,
-            community_id=areas[p["community_key"]].id if p.get("community_key") else None,
-        )
-        session.add(volunteer)
-        volunteers.append(volunteer)
-        advance(1)
-    session.flush()
-    return volunteers
 
 
 def _load_departments(session, rows, areas, progress) -> int:
