@@ -194,11 +194,20 @@ def size_checks(
     for o in size_outliers([v for _, v in items], usual=usual):
         feature = items[o.i][0]
         basis = (
-            f"the usual {what} is {usual[0]:g}-{usual[1]:g} {unit}"
+            f"the usual {what} is {amount(usual[0])}-{amount(usual[1])} {unit}"
             if o.basis == "usual" and usual is not None
-            else f"its siblings' median is {o.reference:,.3g} {unit}"
+            else f"its siblings' median is {amount(o.reference)} {unit}"
         )
-        ctx.warn(feature, "geometry" if unit == "km²" else "households", o.kind, f"{o.value:,.3g} {unit}: {basis}")
+        ctx.warn(feature, "geometry" if unit == "km²" else "households", o.kind, f"{amount(o.value)} {unit}: {basis}")
+
+
+def amount(value: float) -> str:
+    """A size as people read it: 904, 12.5, 0.048 (never 9.04e+02)."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:,.1f}"
+    return f"{value:.2g}"
 
 
 def group_by_parent(items: Iterable[tuple[Node | None, Feature | None, BaseGeometry]]):

@@ -163,6 +163,8 @@ def _columns(ctx: ImportContext, spec: KindSpec, table: SourceTable) -> dict[str
     """Which file column holds each field: the mapping's choice, else the first alias present."""
     by_lower = {c.strip().lower(): c for c in table.columns}
     chosen: dict[str, str] = {}
+    if "parent" in ctx.options.mapping and "parent" not in spec.fields and "community" in spec.fields:
+        ctx.options.mapping["community"] = ctx.options.mapping.pop("parent")  # parent_field names a grid's area
     for name in ctx.options.mapping:
         if name not in spec.fields:
             ctx.problem(
