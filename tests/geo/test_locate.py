@@ -80,6 +80,20 @@ def test_bulk_agrees_with_single_lookups(index):
         assert bulk[i] == expected, (lon, lat)
 
 
+def test_bulk_with_flags_and_distances_agrees_with_single_lookups(index):
+    """``locate_many_located`` answers each point's whole ``Located``: key, outside flag, distance."""
+    rng = np.random.default_rng(6)
+    lons = np.concatenate([rng.uniform(X0 - D, X0 + 3 * D, 2000), [X0 + D, X0 + D, X0 + 2 * D]])
+    lats = np.concatenate([rng.uniform(Y0 - D, Y0 + 3 * D, 2000), [Y0 + 0.5 * D, Y0 + D, Y0 + 2 * D]])
+    found, outside, distance = index.locate_many_located(lons, lats, max_distance_m=50)
+    assert np.isnan(distance).any() and (distance > 0).any() and (distance == 0).any()
+    for i, (lon, lat) in enumerate(zip(lons, lats, strict=True)):
+        single = index.locate(float(lon), float(lat), max_distance_m=50)
+        assert (-1 if single.key is None else index.keys.index(single.key)) == found[i], (lon, lat)
+        assert single.outside_coverage == outside[i]
+        assert (single.distance_m is None and np.isnan(distance[i])) or single.distance_m == distance[i], (lon, lat)
+
+
 def test_inside_answers_agree_with_point_in_polygon(index):
     rng = np.random.default_rng(9)
     for lon, lat in zip(rng.uniform(X0, X0 + 2 * D, 500), rng.uniform(Y0, Y0 + 2 * D, 500), strict=True):
