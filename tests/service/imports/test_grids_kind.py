@@ -226,6 +226,6 @@ def test_households_from_the_file_are_judged_while_no_buildings_are_stored(city)
     report = city.load("grids", data, "grids.geojson", coord_type="wgs84", dry_run=True)
     sized = [(w["feature_code"], w["field"], w["code"]) for w in report["warnings"] if w["field"] == "households"]
     assert sized == [("350625100001001", "households", "oversized")], report["warnings"]
-    assert "usual households of a grid is 100-1500" in next(
+    assert "usual households of a grid is 100-1,500" in next(
         w["message"] for w in report["warnings"] if w["field"] == "households"
     )
