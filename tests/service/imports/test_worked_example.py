@@ -10,10 +10,13 @@ footprints with households estimated from area and levels, stations the OSM amen
 maps to station types.
 
 The copies: WGS84 (GeoJSON areas, GeoPackage grids, GeoJSON buildings, an .xlsx station list with
-lon/lat), GCJ-02 (GeoJSON, and a CSV station list), CGCS2000 projected (zipped Shapefiles whose
-.prj is a Transverse Mercator on 25°E: no coord_type sent) and GBK (zipped Shapefiles without a
-.cpg, Chinese column names and levels: areas and grids). Every copy must store the same geometries
-within 1 cm and the same names; re-importing a copy changes nothing.
+lon/lat), GCJ-02 (GeoJSON, and a CSV station list; outside China GCJ-02 coordinates are WGS84 ones,
+in Amap's data and in every converter, the importer's included, so this copy checks the declared
+path end to end while the conversion itself is proved in test_zhangzhou_districts), CGCS2000
+projected (zipped Shapefiles whose .prj is a Transverse Mercator on 25°E: no coord_type sent) and
+GBK (zipped Shapefiles without a .cpg, Chinese column names and levels: areas and grids). Every
+copy must store the same geometries within 1 cm and the same names; re-importing a copy changes
+nothing; buildings find their grids and stations their communities; locate finds each suburb.
 """
 
 from __future__ import annotations
@@ -174,6 +177,28 @@ def test_reimporting_a_copy_changes_nothing(imported, helsinki, kind):
     assert r.status_code == 200, r.text
     n = len(getattr(city, kind).rows)
     assert r.json()["counts"] == {"created": 0, "updated": 0, "unchanged": n, "retired": 0}
+
+
+@pytest.mark.parametrize("edition", ["wgs84", "gcj02", "cgcs2000"])
+def test_every_building_has_its_grid_and_every_station_its_community(imported, helsinki, edition):
+    city, _ = helsinki
+    target = imported.cities[edition]
+    with target.db.transaction() as session:
+        grid_codes = dict(session.execute(select(Grid.id, Grid.code)).all())
+        buildings = {b.ref: b for b in session.scalars(select(Building))}
+        homeless = sorted(ref for ref, b in buildings.items() if b.grid_id is None)
+        per_grid: dict[str, int] = {}
+        for b in buildings.values():
+            if b.grid_id is not None:
+                per_grid[grid_codes[b.grid_id]] = per_grid.get(grid_codes[b.grid_id], 0) + b.households
+        stations = list(session.scalars(select(Station)))
+        community_codes = {a.id: a.code for a in session.scalars(select(Area))}
+        station_communities = {s.ref: community_codes.get(s.community_id) for s in stations}
+    assert homeless == []
+    assert sum(per_grid.values()) == sum(r["households"] for r in city.buildings.rows)
+    assert len(per_grid) == len(city.grids.rows)  # every grid holds homes
+    communities = {r["code"] for r in city.areas.rows if r["level"] == "community"}
+    assert all(code in communities for code in station_communities.values()), station_communities
 
 
 @pytest.mark.parametrize("edition", EDITIONS)
