@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
-from geo.coords import wgs84_to_gcj02
+from geo.coords import wgs84_to_bd09, wgs84_to_gcj02
 from tests.browser.browser import PHONE, sign_in, wait_until
 from tests.support.backends import BACKENDS, DEMO_PASSWORD, Backend, start_backend
 
@@ -326,6 +326,43 @@ def test_the_panel_works_at_phone_width(import_backend, open_page, guard, planne
     assert box_["height"] >= 43.5 and box_["x"] >= 0 and box_["x"] + box_["width"] <= PHONE[0]
     first.click()
     expect(first.locator("xpath=..")).to_have_class("ng-import-issue ng-import-problem ng-active")
+
+
+def test_a_station_list_from_baidu_with_a_mapped_column_is_saved_and_drawn(import_backend, page, guard, planner):
+    """A CSV station list with BD-09 coordinates (Baidu) and a name column the engine does not know:
+    the planner maps the column, checks, saves; the station is on the planner's map and in the API."""
+    ((_, spot),) = free_spots(planner, 1)
+    lon, lat = spot.centroid.x, spot.centroid.y
+    bx, by = wgs84_to_bd09(lon, lat)
+    code = "T-ST-BAIDU-1"
+    guard.allow(REFUSED)
+    data = f"站点编号,站点名字,类型,经度,纬度\n{code},百度取点养老站,养老服务中心,{bx:.7f},{by:.7f}\n".encode()
+    open_panel(page, import_backend)
+    page.select_option("#ng-import-kind", "stations")
+    expect(page.locator("#ng-import-level")).to_be_hidden()
+    page.set_input_files("#ng-import-file", files=[{"name": "stations.csv", "mimeType": "text/csv", "buffer": data}])
+    page.select_option("#ng-import-coord", "bd09")
+    page.fill("#ng-import-encoding", "utf-8")
+    check(page)  # no column the engine knows holds the name: a problem of the whole file, listed, not drawn
+    missing = page.locator('#ng-import-problems > li[data-code="missing_column"]')
+    expect(missing).to_contain_text("the whole file")
+    expect(missing.locator("button")).to_have_count(0)
+    expect(page.locator("#ng-import-save")).to_be_disabled()
+    page.click("#ng-import-mapping > summary")
+    page.fill("#ng-import-map-name", "站点名字")
+    check(page)
+    expect(page.locator("#ng-import-ready")).to_be_visible()
+    expect(page.locator('#ng-import-counts tr[data-count="created"] td')).to_have_text("1")
+    page.fill("#ng-import-comment", "station list from the civil-affairs bureau (Baidu coordinates)")
+    page.click("#ng-import-save")
+    expect(page.locator("#ng-import-saved")).to_be_visible()
+
+    stations = planner.get("/api/v1/stations").json()["features"]
+    (saved,) = [f for f in stations if f["properties"].get("name_zh") == "百度取点养老站"]
+    assert saved["properties"]["type"] == "elderly_care_centre"
+    x, y = saved["geometry"]["coordinates"]
+    assert abs(x - lon) < 2e-6 and abs(y - lat) < 2e-6  # BD-09 → WGS84 within about 20 cm
+    expect(page.locator('.leaflet-marker-icon[title="百度取点养老站"]')).to_have_count(1)
 
 
 # -- who may import ------------------------------------------------------------------------------
