@@ -30,6 +30,7 @@ from tests.support.cityfiles import (
     project,
     shapefile_zip,
     start_empty_city,
+    to_gcj02,
 )
 
 UPLOAD_CAP = 1_000_000
@@ -174,6 +175,19 @@ def test_an_invalid_ring_is_refused_with_make_valids_repair_offered(city):
     assert repair.area == pytest.approx(cell(1).area / 2, rel=1e-6)  # the two triangles of the bow-tie
     assert found[0]["at"]["wgs84"] is not None
     assert "350602001002" not in codes(city)
+
+
+def test_a_problem_in_a_gcj02_file_is_located_in_gcj02_and_in_wgs84(city):
+    bad = bow_tie(3)
+    features = [({"code": "350602001004", "name": MARKER}, to_gcj02(bad))]
+    body = refused(city.import_file("areas", "bowtie_gcj02.geojson", gj(features), coord_type="gcj02"))
+    (p,) = problems(body)
+    assert p["code"] == "invalid_geometry" and p["at"]["crs"] == "gcj02"
+    file_xy, wgs_xy = shapely.Point(p["at"]["file"]), shapely.Point(p["at"]["wgs84"])
+    assert file_xy.within(to_gcj02(bad).envelope.buffer(1e-9))
+    assert wgs_xy.within(bad.envelope.buffer(1e-9))
+    assert to_gcj02(wgs_xy).distance(file_xy) < 1e-7  # the same place, in both systems
+    assert file_xy.distance(wgs_xy) > 0.003  # some 500 m apart near Zhangzhou
 
 
 def test_with_repair_the_invalid_ring_is_saved_repaired_and_warned(city):
