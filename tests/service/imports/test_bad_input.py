@@ -162,6 +162,13 @@ def test_an_undecodable_text_is_refused_naming_encoding(city):
     assert [w["code"] for w in r.json()["warnings"] if w["field"] == "encoding"] == ["encoding_guessed"]
 
 
+def test_an_undecodable_shapefile_is_refused_naming_encoding(city):
+    rows = [{"code": "350602001001", "name": f"{MARKER}芗城"}]
+    data = shapefile_zip(rows, [cell(0)], crs="EPSG:4326", encoding="GBK", cpg=False)
+    body = refused(city.import_file("areas", "gbk.zip", data, coord_type="wgs84", encoding="utf-8"))
+    assert body["errors"][0]["field"] == "encoding"
+
+
 # -- geometry -------------------------------------------------------------------------------------
 
 

@@ -101,10 +101,6 @@ def expected(city: City, kind: str) -> dict[str, tuple[tuple[Any, ...], Any]]:
     return out
 
 
-def present(editions: dict[str, Edition]) -> list[tuple[str, str]]:
-    return [(e, k) for e in EDITIONS for k in KINDS if k in editions[e].files]
-
-
 CASES = [(e, k) for e in EDITIONS for k in KINDS if not (e == "gbk" and k in ("buildings", "stations"))]
 
 
