@@ -233,6 +233,24 @@ def test_a_file_that_cannot_say_its_coordinate_system_needs_one(import_backend, 
     expect(page.locator("#ng-import-save")).to_be_disabled()
 
 
+def test_accepting_the_offered_repair_makes_the_file_saveable(import_backend, page, guard, planner):
+    ((community, spot),) = free_spots(planner, 1)
+    guard.allow(REFUSED)
+    data = geojson(feature(f"{community}902", "蝴蝶小区", bowtie(spot)))
+    open_panel(page, import_backend)
+    choose(page, data)
+    check(page)
+    expect(page.locator('#ng-import-problems > li[data-code="invalid_geometry"]')).to_have_count(1)
+    expect(page.locator("path.ng-import-repair")).to_have_count(1)
+    expect(page.locator("#ng-import-save")).to_be_disabled()
+    page.check("#ng-import-repair")
+    expect(page.locator("#ng-import-outdated")).to_be_visible()
+    check(page)
+    expect(page.locator("#ng-import-ready")).to_be_visible()
+    expect(page.locator('#ng-import-warnings > li[data-code="repaired"]')).to_have_count(1)
+    expect(page.locator("#ng-import-save")).to_be_enabled()
+
+
 # -- a good file: check, then save -----------------------------------------------------------------
 
 
@@ -338,8 +356,16 @@ def test_a_station_list_from_baidu_with_a_mapped_column_is_saved_and_drawn(impor
     guard.allow(REFUSED)
     data = f"站点编号,站点名字,类型,经度,纬度\n{code},百度取点养老站,养老服务中心,{bx:.7f},{by:.7f}\n".encode()
     open_panel(page, import_backend)
-    page.select_option("#ng-import-kind", "stations")
+    # the options follow the kind: a roster has no coordinates, grids have a layer, areas a level
+    page.select_option("#ng-import-kind", "teams")
+    expect(page.locator("#ng-import-coord")).to_be_hidden()
+    page.select_option("#ng-import-kind", "grids")
+    expect(page.locator("#ng-import-layer")).to_be_visible()
     expect(page.locator("#ng-import-level")).to_be_hidden()
+    page.select_option("#ng-import-kind", "stations")
+    expect(page.locator("#ng-import-coord")).to_be_visible()
+    expect(page.locator("#ng-import-layer")).to_be_hidden()
+    expect(page.locator("#ng-import-map-capacity")).to_be_attached()
     page.set_input_files("#ng-import-file", files=[{"name": "stations.csv", "mimeType": "text/csv", "buffer": data}])
     page.select_option("#ng-import-coord", "bd09")
     page.fill("#ng-import-encoding", "utf-8")
