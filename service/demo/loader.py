@@ -182,7 +182,7 @@ def load_demo(
     org = json.loads((demo.dir / "organisation.json").read_text(encoding="utf-8"))
     party = _load_party_orgs(session, org["party_orgs"], areas, progress)
     grids = demo.grids(party)
-    workers = demo.workers(party)
+    workers = demo.workers()
     buildings = demo.buildings()
     nodes, edges = _load_network(session, demo.dir, progress)
     bump_revision(session, NETWORK_REVISION)  # before the stations: their circles walk this network
@@ -272,15 +272,11 @@ class _Demo:
         self.session.flush()
         return grids
 
-    def workers(self, party: dict[str, PartyOrg]) -> list[GridWorker]:
-        """The grid workers' roster (CSV), then each linked to its party organisation; in roster order."""
+    def workers(self) -> list[GridWorker]:
+        """The grid workers' roster (CSV: grids and party branch by code); in roster order."""
         rows = self.run("grid-workers", "grid_workers.csv", "grid workers", encoding="utf-8")
         by_ref = {w.ref: w for w in self.session.scalars(select(GridWorker).where(GridWorker.ref.is_not(None)))}
-        workers = [by_ref[r["code"]] for r in rows]
-        for worker, row in zip(workers, rows, strict=True):
-            worker.party_org = party.get(row.get("party_org_key") or "")
-        self.session.flush()
-        return workers
+        return [by_ref[r["code"]] for r in rows]
 
     def buildings(self) -> int:
         """Footprints with their compounds; the buildings kind puts each in the grid holding its entrance."""
@@ -291,13 +287,12 @@ class _Demo:
         return len(self.run("stations", "stations.geojson", "stations and circles"))
 
     def volunteers(self, shift: Shift | None) -> list[Volunteer]:
-        """The volunteers with their last positions; the team's English name and the position's time
-        (shifted to the load time) are the demo's own, set after the import. In file order."""
+        """The volunteers with their last positions, whose times (as of the demo's reference
+        instant in the file) are then shifted to the load time. In file order."""
         rows = self.run("volunteers", "volunteers.geojson", "volunteers")
         by_ref = {v.ref: v for v in self.session.scalars(select(Volunteer).where(Volunteer.ref.is_not(None)))}
         volunteers = [by_ref[r["code"]] for r in rows]
         for volunteer, row in zip(volunteers, rows, strict=True):
-            volunteer.team_en = row.get("team_en")
             at = row.get("position_at")
             volunteer.position_at = (shift.at(at) if shift else datetime.fromisoformat(at)) if at else None
         self.session.flush()
