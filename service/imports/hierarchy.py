@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry.base import BaseGeometry
@@ -149,29 +150,31 @@ def fit_to_parent(ctx: ImportContext, feature: Feature, geom: BaseGeometry, pare
 
 def sibling_checks(
     ctx: ImportContext,
-    groups: dict[Node | None, list[tuple[Feature | None, BaseGeometry]]],
+    groups: dict[Node | None, list[Member]],
     *,
     what: str,
     gaps: bool,
 ) -> None:
-    """Overlaps among the children of each parent, and (``gaps``) parts of a parent no child covers."""
+    """Overlaps among the children of each parent, and (``gaps``) parts of a parent no child covers.
+    An overlap is reported on the file's feature, naming the sibling by its code."""
     tolerance = ctx.settings.import_sibling_tolerance_m2
     for parent, members in groups.items():
-        geoms = [g for _, g in members]
+        geoms = [m.geom for m in members]
         if len(members) > 1:
             projection = LocalProjection.for_geometry(geoms[0])
             for o in sibling_overlaps(geoms, min_m2=tolerance, projection=projection):
-                a, b = members[o.i][0], members[o.j][0]
-                feature = b if b is not None else a
-                other = (a.code if a is not None else None) or "a stored sibling"
+                mine, other = members[o.j], members[o.i]
+                if mine.feature is None:
+                    mine, other = other, mine
+                stored = " (stored)" if other.feature is None else ""
                 ctx.warn(
-                    feature,
+                    mine.feature,
                     "geometry",
                     "overlap",
-                    f"overlaps {other} by {o.area_m2:,.0f} m² (siblings should not overlap)",
+                    f"overlaps {what} {other.code}{stored} by {o.area_m2:,.0f} m² (siblings should not overlap)",
                     where=o.where,
                 )
-        if gaps and parent is not None and any(f is not None for f, _ in members):
+        if gaps and parent is not None and any(m.feature is not None for m in members):
             for gap in sibling_gaps(parent.geom, geoms, min_m2=tolerance):
                 ctx.warn(
                     parent.feature,
@@ -210,8 +213,17 @@ def amount(value: float) -> str:
     return f"{value:.2g}"
 
 
-def group_by_parent(items: Iterable[tuple[Node | None, Feature | None, BaseGeometry]]):
-    groups: dict[Node | None, list[tuple[Feature | None, BaseGeometry]]] = defaultdict(list)
-    for parent, feature, geom in items:
-        groups[parent].append((feature, geom))
+class Member(NamedTuple):
+    """A sibling: a feature of the file (``feature``) or a stored row (``feature`` None), its code."""
+
+    feature: Feature | None
+    geom: BaseGeometry
+    code: str
+
+
+def group_by_parent(items: Iterable[tuple[Node | None, Feature | None, BaseGeometry, str]]):
+    """Siblings by their parent node."""
+    groups: dict[Node | None, list[Member]] = defaultdict(list)
+    for parent, feature, geom, code in items:
+        groups[parent].append(Member(feature, geom, code))
     return groups

@@ -161,15 +161,15 @@ def _shape_checks(
         if items:
             size_checks(ctx, items, usual=USUAL_AREA_KM2[level.value], what=f"{level.value} area", unit="km²")
     in_file = {f.code for _, f, _ in placed}
-    by_level: dict[AreaLevel, list[tuple[Node | None, Feature | None, BaseGeometry]]] = {}
+    by_level: dict[AreaLevel, list[tuple[Node | None, Feature | None, BaseGeometry, str]]] = {}
     for p, f, g in placed:
-        by_level.setdefault(levels[f], []).append((p, f, g))
+        by_level.setdefault(levels[f], []).append((p, f, g, f.code or ""))
     parents_of_file = {p.code: p for p, _, _ in placed if p is not None}
     for area in ctx.session.scalars(select(Area).where(Area.retired_at.is_(None), Area.parent_id.is_not(None))):
         parent = parents_of_file.get(area.parent.code) if area.parent is not None else None
         if area.code in in_file or parent is None:
             continue  # a stored sibling of a feature of the file, under the same parent
-        by_level.setdefault(area.level, []).append((parent, None, to_shape(area.geom)))
+        by_level.setdefault(area.level, []).append((parent, None, to_shape(area.geom), area.code))
     for level, members in by_level.items():
         sibling_checks(ctx, group_by_parent(members), what=level.value, gaps=level is not AreaLevel.COMPOUND)
 

@@ -262,14 +262,14 @@ def _sibling_checks(
     in_file = {f.code for _, f, _ in placed}
     by_area = {n.area.id: n for n in nodes if n.area is not None}
     used = {id(p) for p, _, _ in placed}
-    items: list[tuple[Node | None, Feature | None, BaseGeometry]] = [(p, f, g) for p, f, g in placed]
+    items: list[tuple[Node | None, Feature | None, BaseGeometry, str]] = [(p, f, g, f.code or "") for p, f, g in placed]
     for code, grid in stored.items():
         parent = by_area.get(grid.community_id)
         if grid.retired_at is not None or code in in_file or parent is None or id(parent) not in used:
             continue
         if ctx.options.retire_missing:
             continue  # retired by this import: no longer a sibling
-        items.append((parent, None, to_shape(grid.geom)))
+        items.append((parent, None, to_shape(grid.geom), code))
     groups = group_by_parent(items)
     if layer is GridLayer.ONE_NETWORK:
         sibling_checks(ctx, groups, what="grid", gaps=True)

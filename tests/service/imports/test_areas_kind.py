@@ -147,6 +147,10 @@ def test_overlapping_siblings_and_an_oversized_compound_are_warned_in_a_dry_run(
         by_code.setdefault(w["code"], []).append(w)
     # the township overlaps its sibling townships; the compound the compounds already in its community
     assert {w["feature_code"] for w in by_code["overlap"]} == {"350699102", "C-BIG"}
+    assert any(
+        "township 350699100 (stored)" in w["message"] for w in by_code["overlap"] if w["feature_code"] == "350699102"
+    )
+    assert any("compound C-1 (stored)" in w["message"] for w in by_code["overlap"] if w["feature_code"] == "C-BIG")
     assert all(w["at"]["wgs84"] for w in by_code["overlap"])
     assert [w["feature_code"] for w in by_code["oversized"]] == ["C-BIG"]
     assert report["dry_run"] and not report["saved"] and report["counts"]["created"] == 2
