@@ -398,7 +398,8 @@ def init_cmd(
         db.dispose()
     console.print(
         f"[green]ready:[/] schema at {migrate.head_revision()}, administrator {escape(admin)} created "
-        f"({_redacted(settings.database_url)}). Next: import the city's areas (see README, Onboarding a city)."
+        f"({_redacted(settings.database_url)}). Next: import the city's areas (see README, Onboarding a city).",
+        soft_wrap=True,
     )
 
 
