@@ -250,7 +250,8 @@ def _checked_geometry(ctx: ImportContext, spec: KindSpec, feature: Feature, geom
                     feature,
                     "geometry",
                     "invalid_geometry",
-                    f"the polygon is invalid ({reason}); accept make_valid's repair (shown) with the repair option (repair=true, --repair)",
+                    f"the polygon is invalid ({reason}); accept make_valid's repair (shown) "
+                    "with the repair option (repair=true, --repair)",
                     repair=repaired if not repaired.is_empty else None,
                 )
                 return None
