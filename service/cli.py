@@ -232,7 +232,7 @@ def import_cmd(
     from service.common.errors import DomainError
     from service.imports.options import options_from
     from service.imports.report import ImportRefused
-    from service.imports.service import kind_spec, run_import
+    from service.imports.service import kind_spec, run_import, settled
 
     settings = get_settings()
     try:
@@ -260,26 +260,18 @@ def import_cmd(
     db = _database(settings)
     prepare_database(db)
     try:
-        with db.writer() as session:
-            try:
-                report = run_import(
-                    session,
-                    kind=kind,
-                    data=data,
-                    filename=file.name,
-                    options=options,
-                    by=_os_user(),
-                    actor=None,
-                    now=datetime.now(UTC),
-                    settings=settings,
-                )
-            except BaseException:
-                session.rollback()
-                raise
-            if options.dry_run:
-                session.rollback()
-            else:
-                session.commit()
+        with db.writer() as session, settled(session, dry_run=options.dry_run):
+            report = run_import(
+                session,
+                kind=kind,
+                data=data,
+                filename=file.name,
+                options=options,
+                by=_os_user(),
+                actor=None,
+                now=datetime.now(UTC),
+                settings=settings,
+            )
     except ImportRefused as exc:
         _print_report(exc.extra["report"], as_json=as_json)
         raise typer.Exit(1) from None

@@ -16,7 +16,7 @@ from service.imports.models import ImportRun
 from service.imports.options import options_from
 from service.imports.registry import KINDS
 from service.imports.schemas import ImportKind, ImportReport, ImportRunOut
-from service.imports.service import kind_spec, run_import
+from service.imports.service import kind_spec, run_import, settled
 
 router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
 
@@ -106,7 +106,7 @@ def import_file(
         sheet=sheet,
     )
     data = file.file.read(settings.import_upload_max_bytes + 1)  # the upload's own cap (413 in the reader)
-    try:
+    with settled(session, dry_run=options.dry_run):
         report = run_import(
             session,
             kind=kind,
@@ -118,11 +118,4 @@ def import_file(
             now=clock(),
             settings=settings,
         )
-    except BaseException:
-        session.rollback()
-        raise
-    if options.dry_run:
-        session.rollback()
-    else:
-        session.commit()
     return report

@@ -8,6 +8,8 @@ call ``run_import``; it never commits: the caller commits, or rolls back a dry r
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -57,6 +59,21 @@ def import_limits(settings: Settings) -> Limits:
         vertices=settings.import_max_vertices,
         tmp_dir=settings.layer_tmp_dir,
     )
+
+
+@contextmanager
+def settled(session: Session, *, dry_run: bool) -> Iterator[None]:
+    """How an edge (the route, the CLI) ends an import's transaction: a refusal or any error rolls
+    back, a dry run rolls back, anything else commits. One rule, so a dry run never saves."""
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        raise
+    if dry_run:
+        session.rollback()
+    else:
+        session.commit()
 
 
 def run_import(

@@ -16,7 +16,7 @@ from service.bootstrap import prepare_database
 from service.config import Settings
 from service.db import Database
 from service.imports.options import ImportOptions
-from service.imports.service import run_import
+from service.imports.service import run_import, settled
 from tests.support.backends import make_settings
 from tests.support.databases import postgis_url, spatialite_url
 
@@ -32,26 +32,18 @@ class EmptyCity:
     def load(self, kind: str, data: bytes, filename: str, **options: Any) -> dict[str, Any]:
         """Import ``data`` as ``kind`` and commit (or roll back a dry run / refusal, which raises)."""
         opts = ImportOptions(**({"comment": "test"} | options))
-        with self.db.writer() as session:
-            try:
-                report = run_import(
-                    session,
-                    kind=kind,
-                    data=data,
-                    filename=filename,
-                    options=opts,
-                    by="test",
-                    actor=None,
-                    now=datetime.now(UTC),
-                    settings=self.settings,
-                )
-            except BaseException:
-                session.rollback()
-                raise
-            if opts.dry_run:
-                session.rollback()
-            else:
-                session.commit()
+        with self.db.writer() as session, settled(session, dry_run=opts.dry_run):
+            report = run_import(
+                session,
+                kind=kind,
+                data=data,
+                filename=filename,
+                options=opts,
+                by="test",
+                actor=None,
+                now=datetime.now(UTC),
+                settings=self.settings,
+            )
         return report
 
 
