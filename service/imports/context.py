@@ -74,6 +74,18 @@ class ImportContext:
         """Record a warning (saved with the import unless it is a dry run)."""
         self.report.warnings.append(self._issue(feature, field, code, message, where, None))
 
+    def first_with_code(self, seen: dict[str, Feature], feature: Feature) -> bool:
+        """True for the first feature with its code (then kept in ``seen``); a later one with the
+        same code is a ``duplicate_code`` problem. Features without a code are never first."""
+        code = feature.code
+        if code is None:
+            return False
+        if code in seen:
+            self.problem(feature, "code", "duplicate_code", f"the code repeats feature {seen[code].index}'s")
+            return False
+        seen[code] = feature
+        return True
+
     def count(self, what: str, n: int = 1) -> None:
         self.report.counts[what] += n
 

@@ -74,17 +74,12 @@ def run(ctx: ImportContext) -> None:
     stored = {a.code: a for a in ctx.session.scalars(select(Area))}
     seen: dict[str, Feature] = {}
     for f in ctx.features:
-        code = f.code
-        if code is None or not f.ok:
+        if not f.ok or not ctx.first_with_code(seen, f):
             continue
-        if code in seen:
-            ctx.problem(f, "code", "duplicate_code", f"the code repeats feature {seen[code].index}'s")
-            continue
-        seen[code] = f
-        old = stored.get(code)
+        old = stored.get(f.code or "")
         if old is not None and f in levels and old.level is not levels[f]:
             ctx.problem(
-                f, "level", "level_conflict", f"{code} is stored as a {old.level.value}, not a {levels[f].value}"
+                f, "level", "level_conflict", f"{f.code} is stored as a {old.level.value}, not a {levels[f].value}"
             )
     nodes = {n.code: n for n in stored_nodes(ctx)}
     file_nodes: dict[Feature, Node] = {}

@@ -103,13 +103,8 @@ def run(ctx: ImportContext) -> None:
     """Check every building (codes, entrance, compound, numbers), then save and find its grid."""
     seen: dict[str, Feature] = {}
     for f in ctx.features:
-        code = f.code
-        if code is None or not f.ok:
-            continue
-        if code in seen:
-            ctx.problem(f, "code", "duplicate_code", f"the code repeats feature {seen[code].index}'s")
-            continue
-        seen[code] = f
+        if f.ok:
+            ctx.first_with_code(seen, f)
     entrances = {f: _entrance(ctx, f) for f in seen.values() if f.ok}
     compounds = _compounds(ctx, [f for f in seen.values() if f.ok and f.geom is not None])
     for f in seen.values():

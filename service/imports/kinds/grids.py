@@ -129,10 +129,7 @@ def _checked_codes(ctx: ImportContext) -> dict[str, Feature]:
                 f, "code", "bad_code", f"the grid code does not match the configured grid code pattern {pattern}"
             )
             continue
-        if code in seen:
-            ctx.problem(f, "code", "duplicate_code", f"the code repeats feature {seen[code].index}'s")
-            continue
-        seen[code] = f
+        ctx.first_with_code(seen, f)
     return seen
 
 

@@ -620,13 +620,9 @@ def run_teams(ctx: ImportContext) -> None:
     seen: dict[str, Feature] = {}
     resolved: dict[str, tuple[int, int | None, list[list[Any]]]] = {}
     for f in ctx.features:
-        code = f.code
-        if code is None:
+        if not ctx.first_with_code(seen, f):
             continue
-        if code in seen:
-            ctx.problem(f, "code", "duplicate_code", f"the code repeats row {seen[code].index}'s")
-            continue
-        seen[code] = f
+        code = f.code or ""
         community = communities.get(f.values.get("community") or "")
         if community is None and f.values.get("community") is not None:
             ctx.problem(

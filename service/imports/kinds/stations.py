@@ -219,18 +219,10 @@ def run(ctx: ImportContext) -> None:
         if word is not None:
             found = station_type(str(word))
             if found is None:
-                ctx.problem(
-                    f, "type", "bad_value", f"type {str(word)[:60]!r} is no station type; use one of {ACCEPTED_TYPES}"
-                )
+                ctx.problem(f, "type", "bad_value", f"the type is no station type; use one of {ACCEPTED_TYPES}")
             else:
                 types[f] = found
-        code = f.code
-        if code is None:
-            continue
-        if code in seen:
-            ctx.problem(f, "code", "duplicate_code", f"the code repeats feature {seen[code].index}'s")
-            continue
-        seen[code] = f
+        ctx.first_with_code(seen, f)
     placed = [f for f in seen.values() if f.ok and f.geom is not None and f in types]
     communities = _communities(ctx, placed)
     _duplicate_places(ctx, placed, types, stored)
