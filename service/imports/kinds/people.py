@@ -138,17 +138,29 @@ ROLE_WORDS: dict[str, WorkerRole] = {
     },
 }
 
+#: The fields every roster of people shares: a name, an English name and a phone (the key without a code).
+PERSON_NAME_EN = FieldSpec(("name_en", "英文名", "英文姓名"))
+PERSON_PHONE = FieldSpec(
+    ("phone", "手机", "手机号", "手机号码", "电话", "联系电话", "mobile"), required=True, max_length=32
+)
+
+
+def person_code(what: str, *extra: str) -> FieldSpec:
+    """A roster's code column: optional, the phone keys the row without it."""
+    return FieldSpec(
+        ("code", "ref", *extra, "id"), max_length=80, description=f"the {what}'s code (else the phone keys the row)"
+    )
+
+
+def person_name(*extra: str) -> FieldSpec:
+    return FieldSpec(("name_zh", "name", "姓名", *extra, "xm"), required=True)
+
+
 WORKER_FIELDS = {
-    "code": FieldSpec(
-        ("code", "ref", "工号", "编号", "人员编号", "id"),
-        max_length=80,
-        description="the worker's code (else the phone keys the row)",
-    ),
-    "name": FieldSpec(("name_zh", "name", "姓名", "网格员姓名", "xm"), required=True),
-    "name_en": FieldSpec(("name_en", "英文名", "英文姓名")),
-    "phone": FieldSpec(
-        ("phone", "手机", "手机号", "手机号码", "电话", "联系电话", "mobile"), required=True, max_length=32
-    ),
+    "code": person_code("worker", "工号", "编号", "人员编号"),
+    "name": person_name("网格员姓名"),
+    "name_en": PERSON_NAME_EN,
+    "phone": PERSON_PHONE,
     "grids": FieldSpec(
         ("grids", "grid_code", "grid_codes", "grid", "网格编码", "所属网格", "网格代码", "网格编号"),
         type="list",
@@ -378,16 +390,10 @@ def skills_of(ctx: ImportContext, f: Feature) -> list[str]:
 
 
 VOLUNTEER_FIELDS = {
-    "code": FieldSpec(
-        ("code", "ref", "编号", "志愿者编号", "工号", "id"),
-        max_length=80,
-        description="the volunteer's code (else the phone keys the row)",
-    ),
-    "name": FieldSpec(("name_zh", "name", "姓名", "志愿者姓名", "xm"), required=True),
-    "name_en": FieldSpec(("name_en", "英文名", "英文姓名")),
-    "phone": FieldSpec(
-        ("phone", "手机", "手机号", "手机号码", "电话", "联系电话", "mobile"), required=True, max_length=32
-    ),
+    "code": person_code("volunteer", "编号", "志愿者编号", "工号"),
+    "name": person_name("志愿者姓名"),
+    "name_en": PERSON_NAME_EN,
+    "phone": PERSON_PHONE,
     "skills": FieldSpec(
         ("skills", "技能", "特长", "专长", "服务技能"),
         type="list",
