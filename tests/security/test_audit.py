@@ -24,6 +24,9 @@ NOT_AUDITED = {
     "POST /api/v1/grids/preview": "nothing is saved",
     "POST /api/v1/events/ticket": "a 60-second stream ticket; nothing is saved",
     "POST /open311/v2/requests.{fmt}": "an Open311 client application, not a staff account",
+    "POST /api/v1/grids/locate": "bulk locate is a read: nothing is saved",
+    "POST /api/v1/imports/{kind}": "the matrix sends a dry run (nothing saved); a saved import is audited "
+    "(tests/service/imports/test_areas_kind.py)",
 }
 
 

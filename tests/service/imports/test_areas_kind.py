@@ -12,6 +12,7 @@ from shapely.geometry import box, mapping
 from sqlalchemy import func, select
 
 from service.areas.models import Area, AreaLevel
+from service.audit.models import AuditEntry
 from service.imports.models import FeatureVersion, ImportRun
 from service.imports.report import ImportRefused
 from tests.support.emptydb import EmptyCity, empty_city
@@ -168,6 +169,11 @@ def test_a_changed_name_is_a_new_version_with_its_history(city):
         run = s.get(ImportRun, report["run_id"])
     assert [(k.version, k.change, k.properties["name_zh"]) for k in kept] == [(1, "edit", "东镇")]
     assert run.comment == "renamed" and run.counts["updated"] == 1
+    with city.db.reader() as s:
+        entry = s.scalar(
+            select(AuditEntry).where(AuditEntry.entity == "import:areas", AuditEntry.entity_id == str(run.id))
+        )
+    assert entry is not None and entry.action == "import" and entry.after["counts"]["updated"] == 1
 
 
 def test_retire_missing_refuses_to_retire_an_area_that_still_holds_areas(city):
