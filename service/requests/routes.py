@@ -24,9 +24,9 @@ from service.common.problems import Problem
 from service.common.ratelimit import client_ip, guard_code_lookup, guard_intake, record_code_miss
 from service.config import Settings
 from service.deps import ClockDep, ReadSession, SettingsDep, WriteSession
-from service.requests import access, policy, service
+from service.requests import access, policy, service, triage
 from service.requests.intake import NewRequest, clean_text
-from service.requests.models import Channel, HandlingLevel, ServiceRequest, Status, WarningLevel
+from service.requests.models import CategoryGroup, Channel, HandlingLevel, ServiceRequest, Status, WarningLevel
 from service.requests.photos import STAGES, clean_image, photo_path
 from service.requests.schemas import (
     CaseCreatedOut,
@@ -39,6 +39,7 @@ from service.requests.schemas import (
     JointMeetingItemOut,
     PhotoOut,
     PhotoStoredOut,
+    QueuePage,
     RequestIn,
     StatsOut,
     TrackOut,
@@ -173,6 +174,67 @@ def list_requests(
         features = [feature(i["id"], r.location, i) for i, r in zip(items, rows, strict=True)]
         return JSONResponse({"type": "FeatureCollection", "numberMatched": total, "now": now, "features": features})
     return JSONResponse({"items": items, "total": total, "limit": limit, "offset": offset, "now": now})
+
+
+Triaging = Annotated[User, Depends(require_roles(Role.DISPATCHER, Role.ADMIN, Role.GRID_WORKER, Role.DEPARTMENT))]
+
+
+@router.get(
+    "/requests/queue",
+    summary="The triage queue: open cases, most urgent first, with counts per level",
+    response_model=QueuePage,
+)
+def triage_queue(
+    session: ReadSession,
+    user: Triaging,
+    clock: ClockDep,
+    sort: Annotated[str, Query(pattern="^(urgency|due|created)$")] = "urgency",
+    level: WarningLevel | None = None,
+    unassigned: bool = Query(False, description="only cases outside every grid"),
+    outside_coverage: bool | None = None,
+    grid_id: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
+    community_id: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
+    township: Annotated[str | None, Query(max_length=32, description="a township's area code")] = None,
+    group: Annotated[CategoryGroup | None, Query(description="a category group")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="an id, a tracking code, the reporter's phone (exact digits; dispatchers and "
+            "admins) or address text (building name or number, grid name)",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: OffsetParam = 0,
+) -> dict[str, Any]:
+    """Open cases the caller may see (department and grid worker: their own), ordered by ``sort``:
+    ``urgency`` (severity × lateness, service/requests/triage.py), ``due`` or ``created``. Counts
+    are over every match, not the page; page through all with ``next_offset``."""
+    where = triage.QueueFilter(
+        level=level,
+        unassigned=unassigned,
+        outside_coverage=outside_coverage,
+        grid_id=grid_id,
+        community_id=community_id,
+        township=township,
+        group=group,
+        q=q,
+    )
+    now = clock()
+    page = triage.queue(session, user=user, where=where, sort=sort, limit=limit, offset=offset, now=now)
+    items = [
+        request_dict(i.request, full_reporter=access.full_reporter(session, user, i.request))
+        | {"urgency": i.urgency, "overdue_minutes": i.overdue_minutes}
+        for i in page.items
+    ]
+    return {
+        "total": page.total,
+        "counts": page.counts,
+        "items": items,
+        "next_offset": page.next_offset,
+        "now": now.isoformat(),
+    }
 
 
 @router.get(

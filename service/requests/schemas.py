@@ -353,3 +353,28 @@ class RequestChange(BaseModel):
     due_resolve_at: str | None
     breached: list[str]
     running_deadlines: list[str]
+
+
+class QueueCounts(BaseModel):
+    """How many of all the matching open cases (not only the page's) are at each level, overdue,
+    and outside every grid."""
+
+    red: int
+    orange: int
+    yellow: int
+    blue: int
+    overdue: int
+    unassigned: int
+
+
+class QueueItemOut(CaseOut):
+    urgency: float = Field(description="severity × lateness (service/requests/triage.py); higher is more urgent")
+    overdue_minutes: float = Field(description="minutes past the earliest running deadline; negative: not yet due")
+
+
+class QueuePage(BaseModel):
+    total: int
+    counts: QueueCounts
+    items: list[QueueItemOut]
+    next_offset: int | None = Field(description="the offset of the next page; null on the last")
+    now: str = Field(description="the service's time, to count deadlines down against")

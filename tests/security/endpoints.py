@@ -604,6 +604,9 @@ RULES: dict[str, Rule] = {
     # requests
     "POST /api/v1/requests": public(),
     "GET /api/v1/requests": signed_in(),
+    "GET /api/v1/requests/queue": only(
+        "dispatcher", "admin", "grid_worker", "department", note="grid workers and departments: their own cases"
+    ),
     "GET /api/v1/requests/{request_id}": only(
         *(r for r in ROLES if r != "department"), note="the department sees only cases sent to it"
     ),
@@ -884,6 +887,7 @@ CALLS: dict[str, Callable[[Ctx, str | None], Call]] = {
         json={"category": "noise", "description": unique("matrix", "_"), "lon": c.point[0], "lat": c.point[1]},
     ),
     "GET /api/v1/requests": _get("/api/v1/requests", limit=5),
+    "GET /api/v1/requests/queue": _get("/api/v1/requests/queue", limit=5),
     "GET /api/v1/requests/{request_id}": lambda c, who: Call("GET", f"/api/v1/requests/{c.subject['id']}"),
     "GET /api/v1/requests/{request_id}/volunteers": lambda c, who: Call(
         "GET", f"/api/v1/requests/{c.subject['id']}/volunteers"
