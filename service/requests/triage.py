@@ -149,15 +149,18 @@ def _search(user: User, text: str) -> ColumnElement[bool]:
     """Cases matching ``text``: by id, tracking code, the reporter's phone (exact digits, and only
     for the roles that see reporters) or the address (building name or number, grid name)."""
     text = text.strip()
-    like = f"%{text.lower()}%"
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    like = f"%{escaped}%"  # what the user typed, matched literally (no wildcards of theirs)
     building = select(Building.id).where(
         or_(
-            func.lower(Building.name_zh).like(like),
-            func.lower(Building.name_en).like(like),
-            func.lower(Building.number).like(like),
+            func.lower(Building.name_zh).like(like, escape="\\"),
+            func.lower(Building.name_en).like(like, escape="\\"),
+            func.lower(Building.number).like(like, escape="\\"),
         )
     )
-    grid = select(Grid.id).where(or_(func.lower(Grid.name_zh).like(like), func.lower(Grid.name_en).like(like)))
+    grid = select(Grid.id).where(
+        or_(func.lower(Grid.name_zh).like(like, escape="\\"), func.lower(Grid.name_en).like(like, escape="\\"))
+    )
     terms: list[ColumnElement[bool]] = [
         ServiceRequest.tracking_code == text.upper(),
         ServiceRequest.building_id.in_(building.scalar_subquery()),

@@ -126,6 +126,8 @@ def test_search_by_id_tracking_code_phone_and_address(volume, town):
     assert case["id"] in (page_through(api, q=grid_name) or []), grid_name
     other = volume["cases"][8]
     assert other["id"] not in [i["id"] for i in ok(api, q=case["reporter_phone"])["items"]]
+    # what is typed is matched literally: a lone wildcard finds nothing, not everything
+    assert ok(api, q="%")["total"] == 0 and ok(api, q="_")["total"] == 0
 
 
 def test_phone_search_is_for_dispatchers_and_never_echoed(volume):
