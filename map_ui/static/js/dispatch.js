@@ -16,7 +16,8 @@
   const OPEN = new Set(["reported", "accepted", "dispatched", "on_site", "reopened"]);  // shown as open work
   const LEVELS = ["grid", "compound", "community", "township", "department"];
   const CHANNELS = ["wechat", "mini_program", "phone", "walk_in", "patrol", "web", "open311"];
-  const QUEUE_SIZE = 40;
+  const QUEUE_PAGE = 50;  // cases per queue page (GET /requests/queue, limit <= 200)
+  const SORTS = ["urgency", "due", "created"];
   const SAFE = /^[a-z_]+$/;
   const rank = (w) => Math.max(0, WARNINGS.indexOf(w));
 
@@ -109,16 +110,44 @@
     el("div", { class: "ng-grid2" }, categorySelect,
       filterSelect("ng-filter-channel", t("filter.channel"), CHANNELS.map((c) => el("option", { value: c }, t(`channel.${c}`))), "channel"),
       filterSelect("ng-filter-level", t("filter.level"), LEVELS.map((l) => el("option", { value: l }, t(`level.${l}`))), "level")));
+  /* The triage queue (GET /requests/queue): first on the panel, counts per level over every match,
+   * a sort, a search (id, tracking code, phone, address) and pages through all matches. */
   const queue = el("ol", { class: "ng-queue", id: "ng-queue", "aria-label": t("queue.title") });
+  const queueState = { sort: "urgency", q: "", offset: 0, total: null, next: null, loaded: false, seq: 0 };
+  const queueCounts = el("div", { class: "ng-queue-counts", id: "ng-queue-counts" });
+  const sortSelect = el("select", { id: "ng-queue-sort", class: "form-select form-select-sm", "aria-label": t("queue.sort"),
+    onchange: () => { queueState.sort = sortSelect.value; queueState.offset = 0; loadQueue(); } },
+  SORTS.map((x) => el("option", { value: x }, `${t("queue.sort")}: ${t(`queue.sort.${x}`)}`)));
+  const searchBox = el("input", { type: "search", id: "ng-queue-q", class: "form-control form-control-sm", maxlength: 200,
+    placeholder: t("queue.search"), "aria-label": t("queue.search") });
+  const searchForm = el("form", { class: "ng-queue-search", id: "ng-queue-search", role: "search" }, searchBox,
+    el("button", { type: "submit", class: "btn btn-sm btn-outline-secondary", id: "ng-queue-go", "aria-label": t("queue.search") },
+      el("i", { class: "fa-solid fa-magnifying-glass", "aria-hidden": "true" })));
+  searchForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    queueState.q = searchBox.value.trim();
+    queueState.offset = 0;
+    loadQueue();
+  });
+  searchBox.addEventListener("search", () => { if (!searchBox.value && queueState.q) searchForm.requestSubmit(); });
+  const pageText = el("span", { class: "ng-muted ng-small", id: "ng-queue-page" });
+  const prevButton = el("button", { type: "button", class: "btn btn-sm btn-light", id: "ng-queue-prev", disabled: true,
+    onclick: () => { queueState.offset = Math.max(0, queueState.offset - QUEUE_PAGE); loadQueue(); } }, t("queue.prev"));
+  const nextButton = el("button", { type: "button", class: "btn btn-sm btn-light", id: "ng-queue-next", disabled: true,
+    onclick: () => { if (queueState.next != null) { queueState.offset = queueState.next; loadQueue(); } } }, t("queue.next"));
+  const queueBox = el("section", { class: "ng-queue-box", id: "ng-queue-box", "aria-label": t("queue.title") },
+    el("div", { class: "ng-row ng-between" }, el("h2", {}, t("queue.title")), live),
+    queueCounts, el("div", { class: "ng-grid2" }, sortSelect, searchForm), queue,
+    el("div", { class: "ng-row ng-between ng-queue-pager" }, prevButton, pageText, nextButton));
   const listView = el("section", { id: "ng-list-view" },
-    el("div", { class: "ng-row ng-between" }, live, summary),
+    queueBox,
+    el("div", { class: "ng-row ng-between" }, summary),
     el("div", { class: "ng-row" }, el("span", { class: "ng-muted" }, t("grid.colour")),
       el("div", { class: "btn-group", role: "group" }, modeButtons)),
     el("div", { class: "ng-row" },
       el("label", { class: "ng-check" }, heatToggle, " ", t("layer.heatmap")),
       el("label", { class: "ng-check" }, volToggle, " ", t("layer.volunteers"))),
-    community.controls, legend, community.legend, filterBox,
-    el("h2", {}, t("queue.title")), queue);
+    community.controls, legend, community.legend, filterBox);
   const detailView = el("section", { id: "ng-detail", class: "ng-detail", hidden: true });
   body.append(listView, detailView);
 
@@ -136,11 +165,6 @@
     const now = clock.now();
     const told = d.breached || [];
     return running(d).filter(([kind, due]) => told.includes(kind) || Date.parse(due) <= now).map(([k]) => k);
-  }
-  function nextDue(d) {
-    const due = running(d).map(([, x]) => Date.parse(x));
-    if (d.due_resolve_at && runs(d, "resolve")) due.push(Date.parse(d.due_resolve_at));
-    return due.length ? Math.min(...due) : Infinity;
   }
   function countdown(kind, due) {
     return el("span", { class: "ng-countdown", dataset: { due, kind } }, "");
@@ -307,26 +331,67 @@
       el("span", { class: "ng-stat", id: "ng-count-open" }, fmt("summary.open", { n: open.length })),
       el("span", { class: `ng-stat ${late.length ? "ng-stat-late" : ""}`, id: "ng-count-late" },
         fmt("summary.late", { n: late.length })));
-    shown.sort((a, b) => (b.breached.length > 0) - (a.breached.length > 0)
-      || rank(b.data.warning_level) - rank(a.data.warning_level) || nextDue(a.data) - nextDue(b.data)
-      || b.data.id - a.data.id);
-    const items = shown.slice(0, QUEUE_SIZE).map((r) => {
-      const d = r.data;
-      const due = running(d);
+    queue.querySelectorAll(".ng-queue-item").forEach((b) => b.classList.toggle("ng-active", Number(b.dataset.id) === selectedId));
+  }
+
+  /** The deadline a queue item is ranked against (the service's `due_at`): [kind, due ISO]. */
+  function queueDue(d, now) {
+    const due = running(d);
+    if (due.length) return due.reduce((a, b) => (Date.parse(b[1]) < Date.parse(a[1]) ? b : a));
+    if (typeof d.overdue_minutes === "number") return ["resolve", new Date(now - d.overdue_minutes * 60000).toISOString()];
+    return null;
+  }
+  /** One page of the queue as the service orders it; counts are over every match. */
+  async function loadQueue() {
+    const seq = ++queueState.seq;
+    const { sort, q, offset } = queueState;
+    const sent = Date.now();
+    const r = await api("requests/queue", { params: { sort, q: q || undefined, limit: QUEUE_PAGE, offset } });
+    if (seq !== queueState.seq) return;
+    if (!r.ok) {
+      queue.replaceChildren(el("li", { class: "ng-error ng-empty" }, t("error.load")));
+      return;
+    }
+    const page = r.data;
+    clock.sync(page.now, (sent + Date.now()) / 2);
+    if (!page.items.length && offset > 0 && page.total > 0) {  // the page emptied under us: back to the last one
+      queueState.offset = Math.max(0, Math.floor((page.total - 1) / QUEUE_PAGE) * QUEUE_PAGE);
+      loadQueue();
+      return;
+    }
+    const now = Date.parse(page.now);
+    queueState.total = page.total;
+    queueState.next = page.next_offset;
+    const counts = page.counts || {};
+    queueCounts.replaceChildren(...[...WARNINGS.slice().reverse(), "overdue", "unassigned"].map((k) =>
+      el("span", { class: `ng-qcount ng-qcount-${SAFE.test(k) ? k : "x"}`, id: `ng-qcount-${k}`, dataset: { n: Number(counts[k] || 0) } },
+        WARNINGS.includes(k) ? el("span", { class: `ng-dot-w ng-${k}`, "aria-hidden": "true" }) : null,
+        `${WARNINGS.includes(k) ? t(`warning.${k}`) : t(`queue.count.${k}`)} `, el("strong", {}, String(Number(counts[k] || 0))))));
+    const items = page.items.map((d) => {
+      const due = queueDue(d, now);
+      const w = SAFE.test(d.warning_level) ? d.warning_level : "blue";
+      const late = typeof d.overdue_minutes === "number" && d.overdue_minutes >= 0;
       return el("li", {},
         el("button", { type: "button", class: `ng-queue-item ${d.id === selectedId ? "ng-active" : ""}`,
-          dataset: { id: d.id }, onclick: () => select(d.id, { reveal: true }) },
-        el("span", { class: `ng-dot-w ng-${d.warning_level} ${r.breached.length ? "ng-breached" : ""}` }),
+          dataset: { id: d.id, warning: w, overdueMinutes: d.overdue_minutes }, onclick: () => select(d.id, { reveal: true }) },
+        el("span", { class: `ng-dot-w ng-${w} ${late ? "ng-breached" : ""}`, title: t(`warning.${w}`) }),
         el("span", { class: "ng-queue-main" },
-          el("span", { class: "ng-queue-title" }, `#${d.id} ${catName(d.category)}`),
-          el("span", { class: "ng-muted" }, t(`status.${d.status}`), " · ", t(`level.${d.level}`))),
-        el("span", { class: "ng-queue-due" }, due.length ? countdown(due[0][0], due[0][1]) : "")));
+          el("span", { class: "ng-queue-title" }, `#${d.id} ${name(d, "category_name") || catName(d.category)}`),
+          el("span", { class: "ng-muted" }, t(`warning.${w}`), " · ", t(`status.${d.status}`, d.status), " · ", t(`level.${d.level}`, d.level),
+            d.grid_id == null ? ` · ${t("queue.count.unassigned")}` : "")),
+        el("span", { class: "ng-queue-due" }, due ? countdown(due[0], due[1]) : "")));
     });
-    queue.replaceChildren(...(items.length ? items : [el("li", { class: "ng-muted ng-empty" },
-      listLoaded ? t("queue.empty") : t("loading"))]));
-    if (shown.length > QUEUE_SIZE) queue.append(el("li", { class: "ng-muted ng-empty" }, fmt("queue.more", { n: shown.length - QUEUE_SIZE })));
+    queue.replaceChildren(...(items.length ? items : [el("li", { class: "ng-muted ng-empty" }, t("queue.empty"))]));
+    pageText.textContent = page.total
+      ? fmt("queue.page", { from: offset + 1, to: offset + page.items.length, total: page.total }) : "";
+    prevButton.disabled = offset <= 0;
+    nextButton.disabled = page.next_offset == null;
+    queue.dataset.offset = String(offset);
+    queue.dataset.total = String(page.total);
+    queueState.loaded = true;
     paintCountdowns(queue);
   }
+  const refreshQueue = NG.debounce(loadQueue, 300);
 
   /* -- loading ------------------------------------------------------------------------------ */
   async function loadRequests() {
@@ -413,6 +478,7 @@
       if (payload.action === "breach") resync();  // the service's clock says a deadline passed
       upsert(payload);
       render();
+      refreshQueue();  // the current page of the queue, re-read
       if (payload.id === selectedId) refreshDetail();
     } else if (topic === "grid.changed") {
       grids.load();
@@ -428,7 +494,7 @@
   // catches up from the last event id, or reloads when no event had arrived before it dropped.
   const stream = NG.events(onEvent, { onState, topics: NG.CommunityLayers.TOPICS, onOpen: ({ first, since }) => {
     if (first) performance.mark("ng-stream-open");
-    if (first || since === null) loadRequests();
+    if (first || since === null) { loadRequests(); loadQueue(); }
     if (!first && since === null) community.load();
   } });
 
@@ -606,6 +672,7 @@
     if (r.ok) {
       upsert(r.data);
       render();
+      refreshQueue();
       NG.toast(fmt("action.done", { action: t(`action.${action}`), id: d.id }), "ok");
     } else if (r.status === 409) {
       NG.toast(t("error.conflict"), "warn", 12000);
@@ -619,7 +686,7 @@
 
   /* -- start ------------------------------------------------------------------------------- */
   window.NGDispatch = {
-    ready: false, requests, select, stream, grids, filters, applyFilters, drawnAt, community, volunteers, volunteerMarkers,
+    ready: false, requests, select, queue: queueState, loadQueue, stream, grids, filters, applyFilters, drawnAt, community, volunteers, volunteerMarkers,
     has: (id) => requests.has(Number(id)),
     get: (id) => requests.get(Number(id))?.data,
     /** Zoom until the request's own marker is on screen (out of its cluster); resolves when it is. */
